@@ -1,0 +1,56 @@
+"""Runtime answers vs the PyTorch pruned model's greedy answers, per variant of a manifest.
+
+The runtime runs each dataset's test examples as left-padded batches (generate_batch); the
+reference is the builder's evaluator (export/evaluate.py) with the variant's blocks removed,
+with the same max_new_tokens. Needs the builder extra (torch) for the reference.
+
+    python benchmarks/runtime_parity.py --manifest variants/demo/manifest.json --model demo
+    python benchmarks/runtime_parity.py --manifest M --random tiny --per-dataset 25
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--model", default="demo", help="model spec the manifest was exported from")
+    parser.add_argument(
+        "--random", choices=["tiny", "demo"], help="a random model of this size (seed 0)"
+    )
+    parser.add_argument("--per-dataset", type=int, default=25, help="test examples per dataset")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from vlmprune.export.evaluate import Evaluator
+    from vlmprune.export.models.build import tiny_vlm
+    from vlmprune.export.models.loading import load_vlm
+    from vlmprune.export.tasks import all_datasets
+    from vlmprune.runtime import Request, Runtime
+
+    vlm = tiny_vlm(seed=0, size=args.random) if args.random else load_vlm(args.model)
+    runtime = Runtime.from_manifest(args.manifest, max_resident=1)
+    evaluator = Evaluator(vlm, batch_size=16)
+    same = {v.name: 0 for v in runtime.manifest.variants}
+    total = 0
+    for dataset in all_datasets():
+        examples = list(dataset.examples("test", args.per_dataset))
+        prepared = evaluator.prepare(dataset, "test", args.per_dataset)
+        total += len(examples)
+        for variant in runtime.manifest.variants:
+            reference = evaluator.predictions(prepared, variant.removed_blocks)
+            requests = [Request(e.image, e.prompt, task_hint=variant.name) for e in examples]
+            results = runtime.generate_batch(requests, max_new_tokens=prepared.max_new_tokens)
+            same[variant.name] += sum(r.text == a for r, a in zip(results, reference, strict=True))
+    if args.json:
+        print(json.dumps({"examples": total, "identical": same}, indent=2))
+        return
+    for name, n in same.items():
+        print(f"{name:<16} {n}/{total} identical ({n / total:.1%})")
+
+
+if __name__ == "__main__":
+    main()

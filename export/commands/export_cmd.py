@@ -1,0 +1,222 @@
+"""`vlmprune export`: ONNX variants with one shared weights file, parity-checked, plus a manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ..errors import VlmpruneError
+from .options import json_option, model_option, parse_blocks
+
+if TYPE_CHECKING:
+    from ..onnx.pipeline import ExportSummary
+    from ..variants import Rule, ScoresSource, VariantSpec
+
+
+def register(group: click.Group) -> None:
+    """Add `export` and `manifest` to the CLI (called from cli._register)."""
+    from . import manifest_cmd
+
+    group.add_command(command)
+    group.add_command(manifest_cmd.command)
+
+
+@click.command("export")
+@model_option
+@click.option(
+    "--all-tasks", is_flag=True, help="One variant per dataset plus 'generic' (the default)."
+)
+@click.option(
+    "--task",
+    "task",
+    default=None,
+    metavar="NAME",
+    help="One variant: a dataset name, 'generic' or 'full'.",
+)
+@click.option(
+    "--blocks",
+    default=None,
+    metavar="3,4",
+    help="One variant removing exactly these blocks (named after --task if given).",
+)
+@click.option(
+    "--remove",
+    "remove",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="K",
+    help="Each objective's best set of K blocks (default: 2 unless --max-drop).",
+)
+@click.option(
+    "--max-drop",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="PCT",
+    help="Each objective's largest best set within PCT percent calib relative drop.",
+)
+@click.option("--include-full", is_flag=True, help="Also export 'full' (nothing removed).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Export folder [default: variants/<model>].",
+)
+@click.option(
+    "--manifest",
+    "manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Manifest path, in or above --out [default: <out>/manifest.json].",
+)
+@click.option(
+    "--scores-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("scores"),
+    show_default=True,
+    help="Root of the scores files (<dir>/<model>/<objective>.json).",
+)
+@click.option(
+    "--parity-examples",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Test examples (spread over the datasets) whose greedy answers must match PyTorch.",
+)
+@click.option(
+    "--score-examples",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Test examples per dataset for each variant's measured scores.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@json_option
+def command(
+    model_spec: str,
+    all_tasks: bool,
+    task: str | None,
+    blocks: str | None,
+    remove: int | None,
+    max_drop: float | None,
+    include_full: bool,
+    out: Path | None,
+    manifest: Path | None,
+    scores_dir: Path,
+    parity_examples: int,
+    score_examples: int,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Export pruned variants to ONNX with shared weights, check them, write the manifest.
+
+    Graphs: vision_encoder and embed_tokens (shared), one decoder per variant with a KV
+    cache; every tensor is stored once in weights.bin. Each decoder is compared with the
+    PyTorch pruned model (logits and greedy answers) before it is written; a variant that
+    fails is left out and named. The output folder is replaced only when everything
+    succeeded.
+
+    \b
+    Examples:
+      vlmprune export --all-tasks --model demo
+      vlmprune export --all-tasks --model demo --max-drop 3 --include-full --json
+      vlmprune export --task count_vqa --remove 1 --out variants/count
+      vlmprune export --blocks 3,4 --out variants/demo-3-4
+      vlmprune manifest validate variants/demo/manifest.json
+    """
+    from ..detector_fit import fit_task_detector
+    from ..models.loading import load_vlm
+    from ..onnx.bundle import ExportSettings
+    from ..onnx.pipeline import run_export
+    from ..variants import GENERIC, Rule, ScoresSource, full_variant, plan_all_tasks, plan_single
+
+    if all_tasks == (task is not None or blocks is not None):
+        raise VlmpruneError("give either --all-tasks, or --task NAME and/or --blocks 3,4")
+    if remove is not None and max_drop is not None:
+        raise VlmpruneError("--remove and --max-drop are alternatives; give one")
+    rule = Rule(max_drop_pct=max_drop) if max_drop is not None else Rule(remove=remove or 2)
+    vlm = load_vlm(model_spec)
+    search = f"vlmprune search --model {model_spec}"
+    if scores_dir != Path("scores"):
+        search += f" --scores-dir {scores_dir}"
+    source = ScoresSource(scores_dir / vlm.name, search, vlm.model_hash, vlm.num_blocks)
+    if all_tasks:
+        specs = plan_all_tasks(source, rule, include_full)
+    else:
+        specs = [
+            plan_single(source, rule, task, parse_blocks(blocks, "--blocks") if blocks else None)
+        ]
+        if include_full and specs[0].removed_blocks:
+            specs.append(full_variant())
+    out = out or Path("variants") / vlm.name
+    datasets = _datasets(source, GENERIC)
+    settings = ExportSettings(
+        out=out,
+        manifest=manifest or out / "manifest.json",
+        datasets=datasets,
+        parity_examples=parity_examples,
+        score_examples=score_examples,
+        batch_size=batch_size,
+        progress=not as_json,
+    )
+    # Passed uncalled: the detector is fitted only once every graph passed parity.
+    summary = run_export(
+        vlm, specs, settings, _provenance(rule, source, specs), task_detector=fit_task_detector
+    )
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        _print_table(summary)
+    failed = summary.result.failed
+    if failed:
+        names = ", ".join(f"{o.spec.name} ({o.parity.problem()})" for o in failed)
+        raise VlmpruneError(f"{len(failed)} variant(s) failed parity and were not written: {names}")
+
+
+def _datasets(source: ScoresSource, generic: str) -> tuple[str, ...]:
+    """Datasets for parity inputs and scores: those the generic objective covered, else the suite."""
+    from ..tasks.base import all_datasets
+    from ..variants import suite_dataset_names
+
+    if source.path(generic).is_file():
+        try:
+            return tuple(suite_dataset_names(source.load(generic)))
+        except VlmpruneError:
+            pass  # a single-variant export does not need generic.json to be usable
+    return tuple(d.name for d in all_datasets())
+
+
+def _provenance(rule: Rule, source: ScoresSource, specs: list[VariantSpec]) -> dict:
+    from ..manifest_build import sha256_file
+
+    objectives = dict.fromkeys(s.objective for s in specs)
+    files = {o: source.path(o) for o in objectives if source.path(o).is_file()}
+    return {
+        "selection_rule": rule.describe(),
+        "scores_files": {o: {"path": str(p), "sha256": sha256_file(p)} for o, p in files.items()},
+    }
+
+
+def _print_table(summary: ExportSummary) -> None:
+    r = summary.result
+    click.echo(
+        f"model {summary.vlm_name}: {len(r.written)} variant(s) in {summary.out}, manifest {summary.manifest}"
+    )
+    click.echo(
+        f"{'variant':<16} {'removed':<14} {'prefill Δ':>10} {'decode Δ':>10} {'greedy':>9} {'mean score':>10}"
+    )
+    for o in r.written:
+        p = o.parity
+        mean = sum(o.scores.values()) / len(o.scores) if o.scores else float("nan")
+        click.echo(
+            f"{o.spec.name:<16} {str(list(o.spec.removed_blocks)):<14} {p.prefill_max_abs_diff:>10.1e} "
+            f"{p.decode_max_abs_diff:>10.1e} {p.identical:>4}/{p.n:<4} {mean:>10.3f}"
+        )
+    w = r.weights
+    click.echo(
+        f"weights.bin {w.file_bytes / 1e6:.2f} MB: {w.unique_tensors} unique tensors for "
+        f"{w.references} references ({w.referenced_bytes / 1e6:.2f} MB before deduplication); "
+        f"export folder {summary.bytes_on_disk / 1e6:.2f} MB; {summary.seconds:.1f} s"
+    )

@@ -1,0 +1,238 @@
+"""`vlmprune scores`, `vlmprune search` and `vlmprune compare`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .options import (
+    datasets_option,
+    device_option,
+    json_option,
+    model_option,
+    resolve_datasets,
+    resolve_device,
+)
+
+
+def _common(f):  # noqa: ANN001, ANN202
+    for option in (
+        click.option(
+            "--scores-dir",
+            default="scores",
+            show_default=True,
+            type=click.Path(file_okay=False),
+            help="Root folder of the scores files (scores/<model>/<dataset>.json).",
+        ),
+        click.option(
+            "--limit",
+            type=click.IntRange(min=2),
+            default=None,
+            help="Examples per dataset (default: the whole split).",
+        ),
+        click.option(
+            "--cache-dir",
+            default=None,
+            type=click.Path(file_okay=False),
+            help="Evaluation cache (default: $VLMPRUNE_CACHE or ~/.cache/vlmprune).",
+        ),
+        click.option("--no-cache", is_flag=True, help="Do not read or write the evaluation cache."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
+        device_option,
+        datasets_option,
+        model_option,
+    ):
+        f = option(f)
+    return f
+
+
+def _sources(model_spec, datasets, device, batch_size, limit, cache_dir, no_cache, splits):  # noqa: ANN001, ANN202
+    from ..cache import EvalCache
+    from ..evaluate import Evaluator
+    from ..models.loading import load_vlm
+    from ..scoring import ScoreSource
+
+    selected = resolve_datasets(datasets)
+    vlm = load_vlm(model_spec, resolve_device(device))
+    evaluator = Evaluator(vlm, device=device, batch_size=batch_size)
+    cache = EvalCache(cache_dir, enabled=not no_cache)
+    return vlm, [ScoreSource(evaluator, cache, selected, split, limit) for split in splits]
+
+
+@click.command("scores")
+@_common
+@click.option("--split", type=click.Choice(["calib", "test"]), default="calib", show_default=True)
+@json_option
+def scores_command(
+    model_spec: str,
+    datasets: str,
+    device: str,
+    batch_size: int,
+    limit: int | None,
+    cache_dir: str | None,
+    no_cache: bool,
+    scores_dir: str,
+    split: str,
+    as_json: bool,
+) -> None:
+    """Leave-one-out importance of every decoder block for every dataset.
+
+    Drops are in metric points and relative to the unpruned score, with 95% paired bootstrap
+    intervals; writes scores/<model>/<dataset>.json.
+
+    \b
+    Examples:
+      vlmprune scores --model demo
+      vlmprune scores --model demo --datasets code_match --limit 200 --json
+    """
+    from ..search_run import run_scores
+
+    vlm, (source,) = _sources(
+        model_spec, datasets, device, batch_size, limit, cache_dir, no_cache, [split]
+    )
+    docs = run_scores(source, vlm.name, Path(scores_dir), progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(docs, indent=2))
+        return
+    for name, doc in docs.items():
+        drops = doc["leave_one_out"]
+        best = min(drops, key=lambda r: (r["relative_drop"], r["block"]))
+        worst = max(drops, key=lambda r: r["relative_drop"])
+        click.echo(
+            f"{name:<16} base {doc['base_score']:.3f}  least important: block {best['block']} "
+            f"({best['relative_drop']:+.2%})  most important: block {worst['block']} ({worst['relative_drop']:+.2%})"
+        )
+    click.echo(f"wrote {len(docs)} files under {Path(scores_dir) / vlm.name}")
+
+
+@click.command("search")
+@_common
+@click.option(
+    "--beam-width", type=int, default=4, show_default=True, help="Beams kept per k (1 = greedy)."
+)
+@click.option("--max-remove", type=int, default=4, show_default=True, help="Search k = 1..K.")
+@click.option(
+    "--objective",
+    default="mean",
+    show_default=True,
+    help="Generic objective: mean | pooled | worst (of per-dataset relative drops).",
+)
+@click.option(
+    "--exhaustive", is_flag=True, help="Score every set of size k (ground truth; small N·K only)."
+)
+@json_option
+def search_command(
+    model_spec: str,
+    datasets: str,
+    device: str,
+    batch_size: int,
+    limit: int | None,
+    cache_dir: str | None,
+    no_cache: bool,
+    scores_dir: str,
+    beam_width: int,
+    max_remove: int,
+    objective: str,
+    exhaustive: bool,
+    as_json: bool,
+) -> None:
+    """Beam search for the best removal set of every size k, per dataset and generic.
+
+    Runs leave-one-out first, searches on calib, measures the chosen sets on the test split,
+    and writes scores/<model>/<dataset>.json and scores/<model>/generic.json. Evaluations are
+    cached on disk: a search killed half-way resumes without recomputing finished work.
+
+    \b
+    Examples:
+      vlmprune search --model demo --beam-width 4 --max-remove 4
+      vlmprune search --model demo --objective worst --device cuda
+      vlmprune search --model demo --datasets code_match,shapes_vqa --limit 100 --exhaustive --max-remove 2
+    """
+    from ..errors import UnknownNameError
+    from ..search import GenericObjective, check_search_args
+    from ..search_run import SearchSettings, run_search
+
+    try:
+        goal = GenericObjective(objective)
+    except ValueError:
+        raise UnknownNameError(
+            f"Unknown objective '{objective}'. Available: {', '.join(o.value for o in GenericObjective)}"
+        ) from None
+    vlm, (calib, test) = _sources(
+        model_spec, datasets, device, batch_size, limit, cache_dir, no_cache, ["calib", "test"]
+    )
+    check_search_args(vlm.num_blocks, max_remove, beam_width)
+    settings = SearchSettings(max_remove, beam_width, goal, exhaustive, limit)
+    docs = run_search(calib, test, vlm.name, Path(scores_dir), settings, progress=not as_json)
+    summary = {
+        name: [b["removed_blocks"] for b in doc["search"]["best"]] for name, doc in docs.items()
+    }
+    stats = {
+        "computed": calib.computed + test.computed,
+        "cache_hits": calib.cache.hits,
+        "forward_passes": calib.evaluator.forward_passes,
+    }
+    if as_json:
+        click.echo(json.dumps({"best": summary, "stats": stats}, indent=2))
+        return
+    for name, sets in summary.items():
+        click.echo(f"{name:<16} " + "  ".join(f"k={i + 1}:{s}" for i, s in enumerate(sets)))
+    click.echo(f"evaluations computed {stats['computed']}, cache hits {stats['cache_hits']}")
+
+
+@click.command("compare")
+@click.option(
+    "--model",
+    "model_name",
+    default="demo",
+    show_default=True,
+    help="Model name under --scores-dir.",
+)
+@click.option("--scores-dir", default="scores", show_default=True, type=click.Path(file_okay=False))
+@click.option("--max-remove", type=click.IntRange(min=1), default=None, help="Only k = 1..K.")
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Write report.md, report.json and PNG plots into this folder.",
+)
+@json_option
+def compare_command(
+    model_name: str, scores_dir: str, max_remove: int | None, out: str | None, as_json: bool
+) -> None:
+    """Compare task-specific and generic removal sets from the scores files (no model needed).
+
+    \b
+    Examples:
+      vlmprune compare --model demo
+      vlmprune compare --model demo --max-remove 4 --out docs/compare
+      vlmprune compare --json | jq .match_rate
+    """
+    from ..compare import build_report, render_markdown
+    from ..io import atomic_write_json, atomic_write_text
+    from ..scores_files import GENERIC
+    from ..scores_files import scores_dir as folder_of
+
+    folder = folder_of(scores_dir, model_name)
+    if not folder.is_dir():
+        raise click.ClickException(
+            f"{folder}: no scores for model '{model_name}'; run `vlmprune search --model {model_name}`"
+        )
+    from ..scores_files import load_all
+
+    names = sorted(p.stem for p in folder.glob("*.json") if p.stem != GENERIC)
+    docs = load_all(scores_dir, model_name, names)
+    report = build_report(docs, max_remove)
+    markdown = render_markdown(report)
+    if out:
+        from ..plots import gap_plot, loo_heatmap
+
+        out_dir = Path(out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "report.md", markdown)
+        atomic_write_json(out_dir / "report.json", report)
+        loo_heatmap(report, out_dir / "loo_heatmap.png")
+        gap_plot(report, out_dir / "gap.png")
+    click.echo(json.dumps(report, indent=2) if as_json else markdown)

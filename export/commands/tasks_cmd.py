@@ -1,0 +1,44 @@
+"""`vlmprune tasks`: the datasets of the suite."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .options import json_option
+
+
+@click.command("tasks")
+@json_option
+def command(as_json: bool) -> None:
+    """List the suite's datasets: task type, metric, split sizes.
+
+    \b
+    Examples:
+      vlmprune tasks
+      vlmprune tasks --json | jq '.[].name'
+    """
+    from ..tasks.base import Split, all_datasets
+
+    rows = [
+        {
+            "name": d.name,
+            "task_type": d.task_type.value,
+            "metric": d.metric.value,
+            "splits": {s.value: d.split_size(s) for s in (Split.CALIB, Split.TEST)},
+            "skill": d.skill,
+        }
+        for d in all_datasets()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'dataset':<16} {'task type':<16} {'metric':<17} {'calib':>6} {'test':>6}  skill")
+    for r in rows:
+        s = r["splits"]
+        click.echo(
+            f"{r['name']:<16} {r['task_type']:<16} {r['metric']:<17} {s['calib']:>6} {s['test']:>6}  {r['skill']}"
+        )
+    types = {r["task_type"] for r in rows}
+    click.echo(f"{len(rows)} datasets over {len(types)} task types")

@@ -1,0 +1,17 @@
+"""Graph and I/O names shared by the builder and the checks (docs/contracts.md); torch-free."""
+
+from __future__ import annotations
+
+VISION_ENCODER = "vision_encoder"
+EMBED_TOKENS = "embed_tokens"
+DECODER_PREFIX = "decoder_"
+
+
+def decoder_input_names(num_layers: int) -> list[str]:
+    past = [f"past_key_values.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
+    return ["inputs_embeds", "attention_mask", "position_ids", *past]
+
+
+def decoder_output_names(num_layers: int) -> list[str]:
+    present = [f"present.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
+    return ["logits", *present]

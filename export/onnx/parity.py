@@ -1,0 +1,279 @@
+"""Parity of exported graphs with the PyTorch (pruned) model, before anything is written.
+
+Two checks per decoder, on real suite inputs (test split, a few examples of every dataset):
+
+1. Logits: the ONNX decoder and the PyTorch decoder get the same input embeddings; the
+   prefill logits (real positions only) and the logits of `decode_steps` further steps (each
+   side feeding its own KV cache, the same greedy token) must agree within `atol`.
+2. Greedy answers: the whole ONNX pipeline (vision encoder, embed_tokens, merge, greedy
+   decoding with the torch-free `vlmprune.runtime.generation`) against PyTorch's greedy
+   loop (`vlmprune.export.generation`) from PyTorch's own embeddings; the generated token
+   ids must be identical on at least `min_agreement` of the examples (default: all).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import zip_longest
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from ...runtime.generation import greedy_decode, left_pad, merge_image_features
+from ...runtime.preprocess import format_prompt, preprocess_image
+from ..evaluate import MAX_NEW_TOKENS_CAP
+from ..generation import greedy_generate
+from ..models.loading import LoadedVlm
+from .graphs import DecoderWithCache
+
+_PROTOBUF_LIMIT = 1_800_000_000  # below protobuf's 2 GB: sessions can be made from bytes
+
+
+@dataclass(frozen=True)
+class ParityConfig:
+    atol: float = 1e-3  # max |logit difference|, fp32 on CPU (measured: ~1e-6)
+    decode_steps: int = 4  # decode steps compared after the prefill
+    min_agreement: float = 1.0  # share of examples whose greedy ids must be identical
+    logit_rows: int = 4  # rows of the first batch used for the logit comparison
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    removed_blocks: tuple[int, ...]
+    prefill_max_abs_diff: float
+    decode_max_abs_diff: float
+    decode_steps: int
+    atol: float
+    n: int  # examples decoded greedily
+    identical: int  # of which the ids were identical
+    min_agreement: float
+    mismatches: tuple[str, ...] = field(default=(), compare=False)  # "dataset#i", first few
+
+    @property
+    def agreement(self) -> float:
+        return self.identical / self.n if self.n else 1.0
+
+    @property
+    def passed(self) -> bool:
+        worst = max(self.prefill_max_abs_diff, self.decode_max_abs_diff)
+        return math.isfinite(worst) and worst <= self.atol and self.agreement >= self.min_agreement
+
+    def problem(self) -> str:
+        """Why it failed, with the numbers ('' when it passed)."""
+        parts = []
+        for label, diff in (
+            ("prefill", self.prefill_max_abs_diff),
+            ("decode", self.decode_max_abs_diff),
+        ):
+            if not (math.isfinite(diff) and diff <= self.atol):
+                parts.append(f"{label} max |Δlogit| {diff:.2e} > {self.atol:.0e}")
+        if self.agreement < self.min_agreement:
+            shown = ", ".join(self.mismatches[:3])
+            parts.append(
+                f"greedy answers differ on {self.n - self.identical}/{self.n} examples ({shown})"
+            )
+        return "; ".join(parts)
+
+    def to_json(self) -> dict:
+        return {
+            "prefill_max_abs_diff": self.prefill_max_abs_diff,
+            "decode_max_abs_diff": self.decode_max_abs_diff,
+            "decode_steps": self.decode_steps,
+            "atol": self.atol,
+            "greedy_identical": self.identical,
+            "n": self.n,
+            "split": "test",
+        }
+
+
+@dataclass
+class ParityBatch:
+    """Examples of several datasets, left-padded, with both sides' input embeddings."""
+
+    datasets: list[str]  # per row
+    input_ids: np.ndarray  # (B, T) int64
+    mask: np.ndarray  # (B, T) int64
+    pixels: np.ndarray  # (B, 3, S, S) float32
+    max_new_tokens: int
+    torch_embeds: torch.Tensor  # (B, T, H) from the PyTorch model
+    onnx_embeds: np.ndarray | None = None  # (B, T, H) from vision_encoder + embed_tokens
+
+
+class ParitySet:
+    """The real inputs every variant is checked on: the first examples of each test split.
+
+    Batches interleave the datasets, so prompts of different lengths are left-padded
+    together, as the runtime batches requests.
+    """
+
+    def __init__(self, vlm: LoadedVlm, batches: list[ParityBatch]) -> None:
+        self.vlm = vlm
+        self.batches = batches
+
+    @property
+    def n(self) -> int:
+        return sum(len(b.input_ids) for b in self.batches)
+
+    @classmethod
+    def build(
+        cls, vlm: LoadedVlm, datasets: Sequence[str], n: int, batch_size: int = 32
+    ) -> ParitySet:
+        from ..tasks.base import Split, get_dataset
+
+        per_dataset = -(-n // max(len(datasets), 1))
+        queues = []
+        for name in datasets:
+            examples = list(get_dataset(name).examples(Split.TEST, per_dataset))
+            longest = max(
+                len(vlm.tokenizer.encode(" " + a).ids) for e in examples for a in e.answers
+            )
+            budget = min(longest + 2, MAX_NEW_TOKENS_CAP)
+            queues.append([(name, e, budget) for e in examples])
+        rows = [row for group in zip_longest(*queues) for row in group if row is not None][:n]
+        batches = [
+            _batch(vlm, rows[start : start + batch_size])
+            for start in range(0, len(rows), batch_size)
+        ]
+        return cls(vlm, batches)
+
+    def attach_shared(self, vision: ort.InferenceSession, embed: ort.InferenceSession) -> float:
+        """Compute the ONNX-side embeddings; return their max |difference| from PyTorch's."""
+        worst = 0.0
+        image_token_id = self.vlm.model.config.image_token_id
+        for batch in self.batches:
+            features = vision.run(None, {"pixel_values": batch.pixels})[0]
+            tokens = embed.run(None, {"input_ids": batch.input_ids})[0]
+            batch.onnx_embeds = merge_image_features(
+                tokens, batch.input_ids, features, image_token_id
+            )
+            worst = max(worst, _max_diff(batch.onnx_embeds, batch.torch_embeds.numpy(), batch.mask))
+        return worst
+
+
+def _batch(vlm: LoadedVlm, rows: list[tuple[str, object, int]]) -> ParityBatch:
+    ids = [vlm.tokenizer.encode(format_prompt(e.prompt, vlm.spec)).ids for _, e, _ in rows]
+    input_ids, mask = left_pad(ids, vlm.pad_id)
+    pixels = np.stack([preprocess_image(e.image, vlm.spec) for _, e, _ in rows])
+    with torch.no_grad():
+        embeds = vlm.adapter.input_embeddings(
+            vlm.model, torch.from_numpy(input_ids), torch.from_numpy(pixels)
+        )
+    budget = max(b for *_, b in rows)
+    return ParityBatch([name for name, *_ in rows], input_ids, mask, pixels, budget, embeds)
+
+
+def check_decoder(
+    vlm: LoadedVlm,
+    decoder: ort.InferenceSession,
+    embed: ort.InferenceSession,
+    parity: ParitySet,
+    config: ParityConfig,
+) -> ParityReport:
+    """Compare `decoder` with `vlm` *as it is now* (blocks already removed)."""
+    removed = tuple(b for b in range(vlm.num_blocks) if b not in vlm.adapter.kept_blocks(vlm.model))
+    prefill, decode = _logit_diffs(vlm, decoder, parity.batches[0], config)
+    identical, n, mismatches = 0, 0, []
+    for batch in parity.batches:
+        if batch.onnx_embeds is None:
+            raise RuntimeError("ParitySet.attach_shared must run before check_decoder")
+        ours = greedy_decode(
+            decoder, embed, batch.onnx_embeds, batch.mask, vlm.eos_id, batch.max_new_tokens
+        ).tokens
+        theirs = greedy_generate(
+            vlm, batch.torch_embeds, torch.from_numpy(batch.mask), batch.max_new_tokens
+        )
+        for row, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+            identical += a == b
+            if a != b:
+                mismatches.append(f"{batch.datasets[row]}#{n + row}")
+        n += len(ours)
+    return ParityReport(
+        removed_blocks=removed,
+        prefill_max_abs_diff=prefill,
+        decode_max_abs_diff=decode,
+        decode_steps=config.decode_steps,
+        atol=config.atol,
+        n=n,
+        identical=identical,
+        min_agreement=config.min_agreement,
+        mismatches=tuple(mismatches),
+    )
+
+
+@torch.no_grad()
+def _logit_diffs(
+    vlm: LoadedVlm, session: ort.InferenceSession, batch: ParityBatch, config: ParityConfig
+) -> tuple[float, float]:
+    """Max |Δlogit| for the prefill (real positions) and over `decode_steps` decode steps."""
+    rows = slice(0, config.logit_rows)
+    module = DecoderWithCache(vlm.model, vlm.adapter).eval()
+    embeds = batch.torch_embeds[rows]
+    mask = torch.from_numpy(batch.mask[rows])
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    input_names = [i.name for i in session.get_inputs()]
+    shape = (embeds.shape[0], *_cache_dims(session))
+    past = [torch.zeros(shape) for _ in input_names[3:]]
+    torch_past = list(past)
+    diffs = {"prefill": 0.0, "decode": 0.0}
+    for step in range(config.decode_steps + 1):
+        feed = [embeds, mask, positions, *past]
+        ort_out = session.run(None, dict(zip(input_names, [t.numpy() for t in feed], strict=True)))
+        ref = module(embeds, mask, positions, *torch_past)
+        real = mask[:, -embeds.shape[1] :].numpy()  # (B, T): compare real positions only
+        key = "prefill" if step == 0 else "decode"
+        diffs[key] = max(diffs[key], _max_diff(ort_out[0], ref[0].numpy(), real))
+        past = [torch.from_numpy(x) for x in ort_out[1:]]
+        torch_past = list(ref[1:])
+        next_ids = ref[0][:, -1].argmax(-1)  # the same token for both sides
+        embeds = vlm.model.get_input_embeddings()(next_ids)[:, None, :]
+        positions = positions[:, -1:] + 1
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+    return diffs["prefill"], diffs["decode"]
+
+
+def _cache_dims(session: ort.InferenceSession) -> tuple[int, int, int]:
+    past = [i for i in session.get_inputs() if i.name.startswith("past_key_values.")]
+    if not past:
+        raise ValueError("decoder graph has no past_key_values inputs")
+    return past[0].shape[1], 0, past[0].shape[3]
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Max |a - b| over the positions where mask (B, T) is 1; NaN/inf count as infinite."""
+    keep = mask.astype(bool)
+    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))[keep]
+    if diff.size == 0:
+        return 0.0
+    return float(diff.max()) if np.isfinite(diff).all() else math.inf
+
+
+def session_from_proto(model: onnx.ModelProto, threads: int = 0) -> ort.InferenceSession:
+    """An onnxruntime session for an in-memory graph whose initializers hold their data."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    if model.ByteSize() < _PROTOBUF_LIMIT:
+        return ort.InferenceSession(
+            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+    # Past protobuf's limit the data must live in a file; a copy keeps `model` intact.
+    with tempfile.TemporaryDirectory(prefix="vlmprune-parity-") as scratch:
+        path = Path(scratch) / "graph.onnx"
+        onnx.save(copy.deepcopy(model), str(path), save_as_external_data=True, location="graph.bin")
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def session_from_file(path: str | Path, threads: int = 0) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,313 @@
+"""`run_export`: plan -> staging folder -> graphs, parity, scores -> manifest -> rename into place."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import atomic_write_json, provenance
+from ..manifest_build import (
+    FileEntry,
+    ManifestInputs,
+    VariantEntry,
+    build_manifest,
+    choose_task_type_variants,
+    schema_problems,
+    semantic_problems,
+    sha256_file,
+    write_manifest,
+)
+from ..models.loading import LoadedVlm
+from ..variants import VariantSpec
+from . import graphs
+from .bundle import (
+    EMBED_FILE,
+    MARKER_FILE,
+    TOKENIZER_FILE,
+    VISION_FILE,
+    BuildResult,
+    ExportError,
+    ExportSettings,
+    Log,
+    build,
+    calib_relative_drops,
+    check_destination,
+    folder_bytes,
+    publish,
+    staging_folder,
+    stderr_log,
+)
+from .weights import WEIGHTS_FILE
+
+
+@dataclass
+class ExportSummary:
+    vlm_name: str
+    model_hash: str
+    out: Path
+    manifest: Path
+    result: BuildResult
+    files: dict[str, int]  # bytes on disk per file of the export folder
+    seconds: float
+
+    @property
+    def bytes_on_disk(self) -> int:
+        return sum(self.files.values())
+
+    def to_json(self) -> dict:
+        r = self.result
+        w = r.weights
+        return {
+            "model": self.vlm_name,
+            "model_hash": self.model_hash,
+            "out": str(self.out),
+            "manifest": str(self.manifest),
+            "variants": [_outcome_json(o) for o in r.written],
+            "failed": [{**_outcome_json(o), "problem": o.parity.problem()} for o in r.failed],
+            "shared_max_abs_diff": r.shared_max_abs_diff,
+            "weights": {
+                "unique_tensors": w.unique_tensors,
+                "references": w.references,
+                "data_bytes": w.data_bytes,
+                "referenced_bytes": w.referenced_bytes,
+                "file_bytes": w.file_bytes,
+                "padding_bytes": w.padding_bytes,
+            },
+            "bytes_on_disk": self.bytes_on_disk,
+            "files": self.files,
+            "seconds": {"total": self.seconds, **r.seconds},
+        }
+
+
+def _outcome_json(o: object) -> dict:
+    return {
+        "name": o.spec.name,
+        "objective": o.spec.objective,
+        "removed_blocks": list(o.spec.removed_blocks),
+        "file": o.file,
+        "parity": {**o.parity.to_json(), "passed": o.parity.passed},
+        "scores": o.scores,
+    }
+
+
+def run_export(
+    vlm: LoadedVlm,
+    specs: list[VariantSpec],
+    settings: ExportSettings,
+    extra_provenance: dict | None = None,
+    task_detector: dict | Callable[[], dict] | None = None,
+    log: Log = stderr_log,
+) -> ExportSummary:
+    """Write the export folder and its manifest, or raise and leave everything as it was.
+
+    `task_detector`: the manifest's `task_detector` section, or a function that fits it
+    (called after the graphs passed parity, so a failed export does not wait for it).
+    """
+    out, manifest_path = Path(settings.out), Path(settings.manifest)
+    check_destination(out, manifest_path, vlm)
+    manifest_inside = manifest_path.resolve().is_relative_to(out.resolve())
+    started = time.perf_counter()
+    staging = staging_folder(out)
+    with _sigterm_as_interrupt():
+        try:
+            result, manifest = _stage(
+                vlm, specs, settings, staging, extra_provenance, task_detector, log
+            )
+            files = folder_bytes(staging)
+            publish(staging, out)
+        except OSError as exc:  # disk full, permissions...
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ExportError(
+                f"writing the export failed ({exc}); nothing was changed in {out}"
+            ) from None
+        except BaseException:  # errors, Ctrl-C, SIGTERM: no partial output
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    if not manifest_inside:
+        _readable(write_manifest(manifest_path, manifest))
+    return ExportSummary(
+        vlm.name, vlm.model_hash, out, manifest_path, result, files, time.perf_counter() - started
+    )
+
+
+def _stage(
+    vlm: LoadedVlm,
+    specs: list[VariantSpec],
+    settings: ExportSettings,
+    staging: Path,
+    extra_provenance: dict | None,
+    task_detector: dict | Callable[[], dict] | None,
+    log: Log,
+) -> tuple[BuildResult, dict]:
+    """Everything into `staging`: graphs and weights, tokenizer, manifest (if inside), marker."""
+    out, manifest_path = Path(settings.out).resolve(), Path(settings.manifest).resolve()
+    result = build(vlm, specs, settings, staging, log)
+    vlm.tokenizer.save(str(staging / TOKENIZER_FILE))
+    inputs = _manifest_inputs(vlm, result, settings, staging, extra_provenance or {})
+    detector = task_detector() if callable(task_detector) else task_detector
+    manifest = build_manifest(inputs, detector)
+    problems = schema_problems(manifest) or semantic_problems(manifest)
+    if problems:
+        raise ExportError(f"the manifest would be invalid: {problems[0]}")
+    if manifest_path.is_relative_to(out):
+        _readable(write_manifest(staging / manifest_path.relative_to(out), manifest))
+    marker = provenance(kind="vlmprune.export", model=vlm.name, model_hash=vlm.model_hash)
+    _readable(atomic_write_json(staging / MARKER_FILE, marker))
+    return result, manifest
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """`kill` (SIGTERM) during the build cleans up like Ctrl-C instead of leaving staging files."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _readable(path: Path) -> None:
+    """Atomic writes create 0600 temp files; an export is meant to be read by others too."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _manifest_inputs(
+    vlm: LoadedVlm, result: BuildResult, settings: ExportSettings, staging: Path, extra: dict
+) -> ManifestInputs:
+    def entry(name: str) -> FileEntry:
+        final = Path(
+            os.path.relpath(settings.out.resolve() / name, settings.manifest.resolve().parent)
+        )
+        return FileEntry(
+            final.as_posix(), sha256_file(staging / name), (staging / name).stat().st_size
+        )
+
+    dims = graphs.decoder_dims(vlm)
+    variants = [
+        VariantEntry(o.spec, (entry(o.file),), o.scores, o.parity.to_json()) for o in result.written
+    ]
+    dataset_map, type_map, evidence = _selection_maps(vlm, result, settings)
+    text = vlm.adapter.text_config(vlm.model)
+    preprocessing = {
+        **vlm.spec.to_dict(),
+        "tokenizer_file": entry(TOKENIZER_FILE).path,
+        "tokenizer_sha256": sha256_file(staging / TOKENIZER_FILE),
+        "image_token_id": int(vlm.model.config.image_token_id),
+    }
+    return ManifestInputs(
+        model={
+            "id": vlm.name,
+            "hash": vlm.model_hash,
+            "architecture": vlm.model.config.model_type,
+            "num_blocks": vlm.num_blocks,
+            "hidden_size": dims.hidden_size,
+            "vocab_size": dims.vocab_size,
+            "num_key_value_heads": dims.num_kv_heads,
+            "head_dim": dims.head_dim,
+        },
+        preprocessing=preprocessing,
+        generation={
+            "eos_token_id": vlm.eos_id,
+            "pad_token_id": vlm.pad_id,
+            "max_new_tokens": result.max_new_tokens,
+            "context_length": int(text.max_position_embeddings),
+        },
+        shared={
+            "weights": entry(WEIGHTS_FILE),
+            "vision_encoder": entry(VISION_FILE),
+            "embed_tokens": entry(EMBED_FILE),
+        },
+        variants=variants,
+        default_variant=result.outcomes[0].spec.name,
+        dataset_to_variant=dataset_map,
+        task_type_to_variant=type_map,
+        task_type_selection=evidence,
+        provenance=_provenance(vlm, settings, extra),
+    )
+
+
+def _selection_maps(
+    vlm: LoadedVlm, result: BuildResult, settings: ExportSettings
+) -> tuple[dict[str, str], dict[str, str], dict]:
+    """dataset -> variant and task type -> variant (docs/contracts.md; manifest_build)."""
+    from ..tasks.base import get_dataset
+
+    default = result.outcomes[0].spec.name
+    own = {o.spec.objective: o.spec.name for o in result.written}
+    dataset_map = {d: own.get(d, default) for d in settings.datasets}
+    dataset_type = {d: get_dataset(d).task_type.value for d in settings.datasets}
+    with_variant = {d: own[d] for d in settings.datasets if d in own}
+    removal = {o.spec.name: o.spec.removed_blocks for o in result.written}
+    drops: dict[str, dict[str, float]] = {}
+    for datasets, variants in _contested(with_variant, dataset_type):
+        measured = calib_relative_drops(vlm, {v: removal[v] for v in variants}, datasets, settings)
+        for variant, row in measured.items():
+            drops.setdefault(variant, {}).update(row)
+    type_map, evidence = choose_task_type_variants(with_variant, dataset_type, drops)
+    for row in evidence.values():
+        row.update(split="calib", n=settings.score_examples)
+    for task_type in dict.fromkeys(dataset_type.values()):
+        type_map.setdefault(task_type, default)
+    return dataset_map, type_map, evidence
+
+
+def _contested(
+    with_variant: dict[str, str], dataset_type: dict[str, str]
+) -> list[tuple[list[str], list[str]]]:
+    """(datasets, candidate variants) of each task type whose datasets have different variants."""
+    contested = []
+    for task_type in dict.fromkeys(dataset_type.values()):
+        members = [d for d, t in dataset_type.items() if t == task_type]
+        names = list(dict.fromkeys(with_variant[d] for d in members if d in with_variant))
+        if len(names) > 1:
+            contested.append((members, names))
+    return contested
+
+
+def _provenance(vlm: LoadedVlm, settings: ExportSettings, extra: dict) -> dict:
+    import onnx
+    import onnxruntime
+    import torch
+    import transformers
+
+    from ..tasks.base import SUITE_SEED
+
+    return provenance(
+        model=vlm.name,
+        model_hash=vlm.model_hash,
+        split="test",
+        n=settings.score_examples,
+        seed=SUITE_SEED,
+        datasets=list(settings.datasets),
+        parity={
+            "examples": settings.parity_examples,
+            "atol": settings.parity.atol,
+            "decode_steps": settings.parity.decode_steps,
+            "min_agreement": settings.parity.min_agreement,
+        },
+        export={
+            "opset": graphs.OPSET,
+            "ir_version": graphs.IR_VERSION,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+        },
+        **extra,
+    )

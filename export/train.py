@@ -1,0 +1,227 @@
+"""Train a LLaVA-architecture VLM from scratch on the task suite (how the demo is made).
+
+Examples are drawn on the fly from the train split by DataLoader workers (PIL rendering
+is the bottleneck, so use many workers); the loss is on answer tokens only. Checkpoints
+hold weights, optimizer and step, so a run cut into several device calls resumes where it
+stopped. See docs/demo-model.md for the recipe, the hardware and the wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tokenizers import Tokenizer
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from ..runtime.preprocess import format_prompt, preprocess_image
+from .models.build import SIZES, build_llava, preprocess_spec, save_model_dir
+from .models.tokenizer import train_tokenizer
+from .tasks.base import Split, all_datasets
+
+IGNORE = -100  # label value that the loss skips (prompt, image and padding tokens)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    out: str  # model folder written at the end (and at every checkpoint)
+    checkpoint: str  # folder for resumable state (weights, optimizer, step)
+    size: str = "demo"
+    total_steps: int = 12000  # the LR schedule's length; a call may stop earlier
+    batch_size: int = 256
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05
+    warmup_steps: int = 300
+    weight_decay: float = 0.05
+    seed: int = 0
+    workers: int = 14
+    max_minutes: float | None = None  # stop (and checkpoint) after this wall time
+    checkpoint_every: int = 1000
+    eval_every: int = 1000
+    eval_examples: int = 128
+    tokenizer_examples: int = 3000  # per dataset, for training the tokenizer
+    vocab_size: int = 1024
+    # Sampling weight per dataset name; reading tasks learn slowest, so they get more.
+    mixture: dict[str, float] = field(default_factory=dict)
+
+
+def suite_texts(examples_per_dataset: int, seed: int) -> Iterator[str]:
+    for dataset in all_datasets():
+        for example in dataset.examples(Split.TRAIN, examples_per_dataset, seed=seed):
+            yield example.prompt
+            yield from example.answers
+
+
+class SuiteStream(IterableDataset):
+    """Endless (pixels, input_ids, labels) from the train split, mixed across datasets."""
+
+    def __init__(self, tokenizer_file: str, spec_dict: dict, mixture: dict[str, float], seed: int):
+        self.tokenizer_file = tokenizer_file
+        self.spec_dict = spec_dict
+        self.mixture = mixture
+        self.seed = seed
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, list[int], list[int]]]:
+        from ..runtime.preprocess import PreprocessSpec
+
+        info = get_worker_info()
+        worker = info.id if info else 0
+        tokenizer = Tokenizer.from_file(self.tokenizer_file)
+        spec = PreprocessSpec.from_dict(self.spec_dict)
+        eos = tokenizer.token_to_id(spec.eos_token)
+        datasets = all_datasets()
+        weights = [self.mixture.get(d.name, 1.0) for d in datasets]
+        rng = random.Random(f"{self.seed}:{worker}")
+        streams = [d.examples(Split.TRAIN, seed=rng.randrange(1 << 30)) for d in datasets]
+        while True:
+            example = next(rng.choices(streams, weights)[0])
+            answer = rng.choice(example.answers)
+            prompt_ids = tokenizer.encode(format_prompt(example.prompt, spec)).ids
+            answer_ids = tokenizer.encode(" " + answer).ids + [eos]
+            ids = prompt_ids + answer_ids
+            labels = [IGNORE] * len(prompt_ids) + answer_ids
+            yield preprocess_image(example.image, spec), ids, labels
+
+
+def collate(batch: list, pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(ids) for _, ids, _ in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (_, seq, lab) in enumerate(batch):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        labels[row, : len(lab)] = torch.tensor(lab)
+        mask[row, : len(seq)] = 1
+    pixels = torch.from_numpy(np.stack([p for p, _, _ in batch]))
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask, "pixel_values": pixels}
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps))
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def train(cfg: TrainConfig, log=print) -> Path:  # noqa: ANN001
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.backends.cuda.matmul.allow_tf32 = True
+    ckpt = Path(cfg.checkpoint)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    size = SIZES[cfg.size]
+    spec = preprocess_spec(size)
+    tok_file = ckpt / "tokenizer.json"
+    if not tok_file.is_file():
+        t0 = time.time()
+        train_tokenizer(suite_texts(cfg.tokenizer_examples, cfg.seed), cfg.vocab_size).save(
+            str(tok_file)
+        )
+        log(f"tokenizer trained in {time.time() - t0:.1f}s")
+    tokenizer = Tokenizer.from_file(str(tok_file))
+    model = build_llava(size, tokenizer, seed=cfg.seed).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=cfg.lr,
+        betas=(0.9, 0.98),
+        weight_decay=cfg.weight_decay,
+        fused=device == "cuda",
+    )
+    step = _resume(model, optimizer, ckpt, device, log)
+    stream = SuiteStream(str(tok_file), spec.to_dict(), cfg.mixture, cfg.seed * 1000 + step)
+    pad_id = tokenizer.token_to_id(spec.pad_token)
+    loader = DataLoader(
+        stream,
+        batch_size=cfg.batch_size,
+        num_workers=cfg.workers,
+        prefetch_factor=4 if cfg.workers else None,
+        collate_fn=lambda b: collate(b, pad_id),
+        pin_memory=device == "cuda",
+        persistent_workers=False,
+    )
+    start, last_log = time.time(), time.time()
+    model.train()
+    for batch in loader:
+        if step >= cfg.total_steps or _out_of_time(start, cfg):
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
+            loss = model(**batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        if step % 100 == 0:
+            rate = 100 / (time.time() - last_log)
+            last_log = time.time()
+            log(f"step {step} loss {loss.item():.4f} lr {lr_at(step, cfg):.2e} {rate:.1f} steps/s")
+        if step % cfg.checkpoint_every == 0:
+            _save(model, optimizer, step, ckpt, tokenizer, spec, cfg)
+        if cfg.eval_every and step % cfg.eval_every == 0:
+            quick_eval(model, tokenizer, spec, cfg.eval_examples, log)
+            model.train()
+    _save(model, optimizer, step, ckpt, tokenizer, spec, cfg)
+    log(f"stopped at step {step} after {(time.time() - start) / 60:.1f} min")
+    return Path(cfg.out)
+
+
+def _out_of_time(start: float, cfg: TrainConfig) -> bool:
+    return cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
+
+
+def _resume(model, optimizer, ckpt: Path, device: str, log) -> int:  # noqa: ANN001
+    state_file = ckpt / "state.json"
+    if (ckpt / "weights.safetensors").is_file():
+        model.load_state_dict(load_file(str(ckpt / "weights.safetensors"), device=device))
+        step = json.loads(state_file.read_text())["step"] if state_file.is_file() else 0
+        if (ckpt / "optimizer.pt").is_file():
+            optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device))
+            log(f"resumed weights and optimizer at step {step}")
+        else:
+            log(f"resumed weights at step {step} (fresh optimizer)")
+        return step
+    return 0
+
+
+def _save(model, optimizer, step: int, ckpt: Path, tokenizer, spec, cfg: TrainConfig) -> None:  # noqa: ANN001
+    weights = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(ckpt / "weights.safetensors.tmp"))
+    Path(ckpt / "weights.safetensors.tmp").replace(ckpt / "weights.safetensors")
+    torch.save(optimizer.state_dict(), ckpt / "optimizer.pt.tmp")
+    Path(ckpt / "optimizer.pt.tmp").replace(ckpt / "optimizer.pt")
+    (ckpt / "state.json").write_text(json.dumps({"step": step, "config": asdict(cfg)}, indent=2))
+    model_cpu = build_llava(SIZES[cfg.size], tokenizer, seed=cfg.seed)
+    model_cpu.load_state_dict(weights)
+    save_model_dir(model_cpu, tokenizer, spec, cfg.out, dtype=torch.float16)
+    provenance = {"step": step, "train_config": asdict(cfg), "torch": torch.__version__}
+    (Path(cfg.out) / "training.json").write_text(json.dumps(provenance, indent=2) + "\n")
+
+
+@torch.no_grad()
+def quick_eval(model, tokenizer: Tokenizer, spec, examples: int, log) -> dict[str, float]:  # noqa: ANN001
+    """Greedy score on the first `examples` calib examples of each dataset (progress check)."""
+    from .evaluate import Evaluator
+    from .models.adapter import adapter_for
+    from .models.loading import LoadedVlm
+
+    model.eval()
+    device = next(model.parameters()).device.type
+    vlm = LoadedVlm("training", model, adapter_for(model), tokenizer, spec, "in-training")
+    evaluator = Evaluator(vlm, device=device, batch_size=128)
+    scores = {}
+    with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
+        for dataset in all_datasets():
+            scores[dataset.name] = evaluator.evaluate(dataset, Split.CALIB, (), examples).score
+    log("eval " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
+    return scores

@@ -1,0 +1,175 @@
+"""onnxruntime sessions: created lazily, decoders kept in an LRU cache, shared graphs shared.
+
+The vision encoder and the token embedding are the same for every variant, so one session
+of each serves them all. Each variant has its own decoder graph; at most `max_resident`
+decoder sessions stay loaded, the least recently used one is dropped first.
+
+Two CPU modes (WeightsMode):
+- `shared` (default): `session.disable_prepacking=1`. All graphs point into one external
+  weights file; without prepacking onnxruntime memory-maps the file's (64 KiB-aligned)
+  tensors instead of copying them, so the page cache holds each weight once however many
+  variants are resident: all variants together cost about one model's memory.
+- `fast`: onnxruntime prepacks MatMul weights per session (its default): each resident
+  variant holds its own packed copy, paid for in memory, for faster prefill.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import onnxruntime as ort
+
+from .errors import IntegrityError, ProviderWarning, VariantUnavailableError
+from .manifest import FileRef, FileVerifier, Manifest, Variant
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+Provider = str | tuple[str, dict[str, Any]]  # as onnxruntime takes them: name or (name, options)
+
+
+class WeightsMode(str, Enum):
+    SHARED = "shared"  # prepacking off: weights memory-mapped once for all sessions
+    FAST = "fast"  # per-session prepacking: more memory, faster prefill
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    providers: tuple[Provider, ...] = (CPU,)
+    mode: WeightsMode = WeightsMode.SHARED
+    max_resident: int = 4  # decoder sessions kept loaded (LRU); >= 1
+    intra_op_threads: int = 0  # 0: onnxruntime's default (one per physical core)
+
+    def __post_init__(self) -> None:
+        if self.max_resident < 1:
+            raise ValueError(f"max_resident must be >= 1, not {self.max_resident}")
+        object.__setattr__(self, "mode", WeightsMode(self.mode))
+
+    @property
+    def provider_names(self) -> tuple[str, ...]:
+        return tuple(p if isinstance(p, str) else p[0] for p in self.providers)
+
+
+def session_options(config: SessionConfig) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: the runtime reports problems itself
+    if config.intra_op_threads:
+        options.intra_op_num_threads = config.intra_op_threads
+    if config.mode is WeightsMode.SHARED:
+        options.add_session_config_entry("session.disable_prepacking", "1")
+    return options
+
+
+class SessionPool:
+    """Lazily created sessions for one manifest. Not thread-safe: one caller at a time."""
+
+    def __init__(self, manifest: Manifest, config: SessionConfig, verifier: FileVerifier) -> None:
+        self.manifest = manifest
+        self.config = config
+        self.verifier = verifier
+        self._shared: dict[str, ort.InferenceSession] = {}
+        self._decoders: OrderedDict[str, ort.InferenceSession] = OrderedDict()
+        self.active_providers: tuple[str, ...] | None = None  # of the last session created
+        self._warned = False
+
+    @property
+    def vision(self) -> ort.InferenceSession:
+        return self._shared_session("vision_encoder", self.manifest.shared.vision_encoder)
+
+    @property
+    def embed(self) -> ort.InferenceSession:
+        return self._shared_session("embed_tokens", self.manifest.shared.embed_tokens)
+
+    def decoder(self, name: str) -> ort.InferenceSession:
+        """The variant's decoder session, loading it (and evicting the LRU one) if needed."""
+        if name in self._decoders:
+            self._decoders.move_to_end(name)
+            return self._decoders[name]
+        variant = self.manifest.variant(name)
+        session = self._create(variant.decoder, variant.name, extra=_other_files(variant))
+        self._decoders[name] = session
+        while len(self._decoders) > self.config.max_resident:
+            self._decoders.popitem(last=False)  # the session is freed with its last reference
+        return session
+
+    @property
+    def resident(self) -> tuple[str, ...]:
+        """Variants whose decoder is loaded, least recently used first."""
+        return tuple(self._decoders)
+
+    def load_all(self, names: Sequence[str] | None = None) -> None:
+        """Create the shared sessions and the decoders of `names` (default: every variant)."""
+        self.vision, self.embed  # noqa: B018  (properties create on first access)
+        for name in names if names is not None else self.manifest.variant_names:
+            self.decoder(name)
+
+    def _shared_session(self, key: str, ref: FileRef) -> ort.InferenceSession:
+        if key not in self._shared:
+            self._shared[key] = self._create(ref, key)
+        return self._shared[key]
+
+    def _create(
+        self, graph: FileRef, owner: str, extra: tuple[FileRef, ...] = ()
+    ) -> ort.InferenceSession:
+        """Verify the graph and the files it reads, then open it; errors name the file."""
+        for ref in (self.manifest.shared.weights, *extra, graph):
+            try:
+                self.verifier.check(ref)
+            except FileNotFoundError as exc:
+                raise VariantUnavailableError(f"{owner}: {exc}", owner) from None
+            except IntegrityError as exc:
+                raise IntegrityError(f"{owner}: {exc}", exc.path) from None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ORT's own provider warning; ours is clearer
+                session = ort.InferenceSession(
+                    str(graph.path),
+                    sess_options=session_options(self.config),
+                    providers=list(self.config.providers),
+                )
+        except Exception as exc:  # onnxruntime's pybind errors share no useful base class
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            raise VariantUnavailableError(
+                f"{owner}: onnxruntime cannot load {graph.path} ({graph.where}): {first_line}",
+                owner,
+            ) from exc
+        self._check_providers(session, owner)
+        return session
+
+    def _check_providers(self, session: ort.InferenceSession, owner: str) -> None:
+        active = tuple(session.get_providers())
+        self.active_providers = active
+        missing = [p for p in self.config.provider_names if p not in active and p != CPU]
+        if missing and not self._warned:
+            self._warned = True
+            hint = (
+                " (is onnxruntime-gpu installed, with CUDA and cuDNN libraries it can load? "
+                "the CPU wheel installed after it replaces it)"
+                if CUDA in missing
+                else ""
+            )
+            warnings.warn(
+                f"{', '.join(missing)} requested but not in use: {owner} runs on "
+                f"{', '.join(active)}{hint}",
+                ProviderWarning,
+                stacklevel=4,
+            )
+
+
+def _other_files(variant: Variant) -> tuple[FileRef, ...]:
+    return tuple(f for f in variant.files if f is not variant.decoder)
+
+
+def normalize_providers(providers: Sequence[Provider] | str | None) -> tuple[Provider, ...]:
+    """None -> CPU only; a single name -> a one-element tuple."""
+    if providers is None:
+        return (CPU,)
+    if isinstance(providers, str):
+        return (providers,)
+    return tuple(providers)

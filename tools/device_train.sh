@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Run one slice of demo training on the lent GPU machine (see docs/demo-model.md).
+# Resumes from /tmp/vlmckpt on a warm machine, else from the carried .devtmp/model folder.
+# Usage (device run): bash tools/device_train.sh MINUTES
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+minutes=${1:-9}
+mkdir -p /tmp/pp/vlmprune && ln -sfn "$PWD/export" /tmp/pp/vlmprune/export && ln -sfn "$PWD/runtime" /tmp/pp/vlmprune/runtime
+export PYTHONPATH=/tmp/pp
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+python3 benchmarks/render_fingerprint.py
+if [ ! -f /tmp/vlmckpt/weights.safetensors ] && [ -f .devtmp/model/config.json ]; then
+  python3 - <<'PY'
+import json, pathlib, shutil, torch
+from safetensors.torch import save_file
+from transformers import LlavaForConditionalGeneration
+src, dst = pathlib.Path(".devtmp/model"), pathlib.Path("/tmp/vlmckpt")
+dst.mkdir(parents=True, exist_ok=True)
+m = LlavaForConditionalGeneration.from_pretrained(src, dtype=torch.float32)
+save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(dst / "weights.safetensors"))
+shutil.copy(src / "tokenizer.json", dst / "tokenizer.json")
+step = json.loads((src / "training.json").read_text())["step"]
+(dst / "state.json").write_text(json.dumps({"step": step}))
+print("restored carried model at step", step)
+PY
+fi
+python3 -m vlmprune.export.cli train --out /tmp/vlmout --checkpoint /tmp/vlmckpt \
+  --max-minutes "$minutes" --total-steps "${TOTAL_STEPS:-14000}" 2>&1 | tee "$OUT/train.log" | grep -v Warning
+# Bring the model folder back: the weights in parts under the 16 MB per-file limit.
+tar czf "$OUT/small.tgz" -C /tmp/vlmout --exclude model.safetensors .
+split -b 15000000 -d /tmp/vlmout/model.safetensors "$OUT/weights.part_"
+ls -la "$OUT"
