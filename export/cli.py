@@ -36,18 +36,32 @@ def main() -> None:
 
 
 def _register() -> None:
-    from .commands import eval_cmd, search_cmd, tasks_cmd, train_cmd
+    # Each command module imports torch (if at all) inside its command, so `vlmprune run`
+    # and `vlmprune profile` work where only the runtime's dependencies are installed.
+    from .commands import (
+        eval_cmd,
+        export_cmd,
+        manifest_cmd,
+        profile_cmd,
+        run_cmd,
+        search_cmd,
+        tasks_cmd,
+        train_cmd,
+    )
 
-    for module in (tasks_cmd, eval_cmd, train_cmd):
-        main.add_command(module.command)
     for command in (
+        tasks_cmd.command,
+        eval_cmd.command,
+        train_cmd.command,
         search_cmd.scores_command,
         search_cmd.search_command,
         search_cmd.compare_command,
+        export_cmd.command,
+        manifest_cmd.command,
+        run_cmd.command,
+        profile_cmd.command,
     ):
         main.add_command(command)
-    main.add_command(__import__(f"{__package__}.commands.run_cmd", fromlist=["_"]).command)
-    __import__(f"{__package__}.commands.export_cmd", fromlist=["_"]).register(main)
 
 
 _register()

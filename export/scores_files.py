@@ -44,24 +44,30 @@ def write_scores(root: str | Path, model: str, doc: dict) -> Path:
     return atomic_write_json(scores_dir(root, model) / f"{doc['objective']}.json", doc)
 
 
-def read_scores(path: str | Path, expected_hash: str | None = None) -> dict:
+class ScoresError(VlmpruneError):
+    """A scores file that is missing, malformed, or computed for another model."""
+
+
+def read_scores(
+    path: str | Path, expected_hash: str | None = None, rerun: str = "vlmprune search"
+) -> dict:
     """Load one scores file, or raise one clear line naming the file and the field."""
     path = Path(path)
     if not path.is_file():
-        raise VlmpruneError(f"{path}: scores file is missing")
+        raise ScoresError(f"scores file {path} is missing; create the scores with `{rerun}`")
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise VlmpruneError(f"{path}: not valid JSON ({exc})") from None
+        raise ScoresError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
-        raise VlmpruneError(f"{path}: field 'kind' must be '{KIND}'")
+        raise ScoresError(f"{path}: field 'kind' must be '{KIND}'")
     if doc.get("format_version") != FORMAT_VERSION:
-        raise VlmpruneError(f"{path}: field 'format_version' must be {FORMAT_VERSION}")
-    model_hash = doc.get("provenance", {}).get("model_hash")
-    if expected_hash is not None and model_hash != expected_hash:
-        raise VlmpruneError(
-            f"{path}: scores are for model hash {str(model_hash)[:12]}…, but the loaded model is "
-            f"{expected_hash[:12]}…; rerun `vlmprune search` for this model"
+        raise ScoresError(f"{path}: field 'format_version' must be {FORMAT_VERSION}")
+    found = str((doc.get("provenance") or {}).get("model_hash"))
+    if expected_hash is not None and found != expected_hash:
+        raise ScoresError(
+            f"{path} is stale: computed for model hash {found[:12]}…, but the model is "
+            f"{expected_hash[:12]}…; rerun `{rerun}`"
         )
     return doc
 

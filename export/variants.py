@@ -12,22 +12,14 @@ numbered in the unpruned model. A rule picks one of an objective's best sets (wr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import VlmpruneError
+from .scores_files import GENERIC, ScoresError, read_scores
 
-GENERIC = "generic"
 FULL = "full"
 CUSTOM = "custom"
-SCORES_KIND = "vlmprune.scores"
-SCORES_FORMAT = 1
-
-
-class ScoresError(VlmpruneError):
-    """Scores files missing, stale (another model hash) or not usable for the request."""
 
 
 @dataclass(frozen=True)
@@ -119,24 +111,7 @@ class ScoresSource:
 
     def load(self, objective: str) -> ObjectiveScores:
         path = self.path(objective)
-        if not path.is_file():
-            raise ScoresError(
-                f"scores file {path} is missing; create the scores with `{self.search}`"
-            )
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ScoresError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(doc, dict) or doc.get("kind") != SCORES_KIND:
-            raise ScoresError(f"{path}: field 'kind' must be '{SCORES_KIND}'")
-        if doc.get("format_version") != SCORES_FORMAT:
-            raise ScoresError(f"{path}: field 'format_version' must be {SCORES_FORMAT}")
-        found = str((doc.get("provenance") or {}).get("model_hash"))
-        if found != self.model_hash:
-            raise ScoresError(
-                f"{path} is stale: computed for model hash {found[:12]}…, but the model is "
-                f"{self.model_hash[:12]}…; rerun `{self.search}`"
-            )
+        doc = read_scores(path, self.model_hash, rerun=self.search)
         if doc.get("num_blocks") != self.num_blocks:
             raise ScoresError(
                 f"{path}: num_blocks is {doc.get('num_blocks')}, the model has {self.num_blocks}"

@@ -62,6 +62,7 @@ class Request:
     prompt: str
     task_hint: str | None = None
     detect: bool = False
+    max_latency_ms: float | None = None  # see Runtime.select
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,22 @@ class Runtime:
         prompt: str | None = None,
         detect: bool = False,
         strict: bool = False,
+        max_latency_ms: float | None = None,
     ) -> Selection:
-        """Which variant a request would run on, and why (see vlmprune.runtime.select)."""
+        """Which variant a request would run on, and why (see vlmprune.runtime.select).
+
+        max_latency_ms: run the most accurate variant for the task whose latency measured on
+            this runtime's first provider (`vlmprune profile --write-manifest`) meets the
+            budget; LatencyBudgetError if none does.
+        """
         return select(
-            self.manifest, task_hint=task_hint, prompt=prompt, detect=detect, strict=strict
+            self.manifest,
+            task_hint=task_hint,
+            prompt=prompt,
+            detect=detect,
+            strict=strict,
+            max_latency_ms=max_latency_ms,
+            provider=self.config.provider_names[0],
         )
 
     @property
@@ -140,9 +153,17 @@ class Runtime:
         detect: bool = False,
         max_new_tokens: int | None = None,
         strict: bool = False,
+        max_latency_ms: float | None = None,
     ) -> Result:
-        """Answer `prompt` about `image` with the variant the hint (or detection) selects."""
-        selection = self.select(task_hint=task_hint, prompt=prompt, detect=detect, strict=strict)
+        """Answer `prompt` about `image` with the variant the hint (or detection) selects,
+        within the latency budget if one is given (see `select`)."""
+        selection = self.select(
+            task_hint=task_hint,
+            prompt=prompt,
+            detect=detect,
+            strict=strict,
+            max_latency_ms=max_latency_ms,
+        )
         prepared = self._prepare(Request(image, prompt, task_hint, detect), prefix="")
         return self._run(selection.variant, [selection], [prepared], max_new_tokens)[0]
 
@@ -153,7 +174,13 @@ class Runtime:
         runs as one left-padded batch. Every request is checked before anything runs: a bad
         one raises InputError naming its index."""
         selections = [
-            self.select(task_hint=r.task_hint, prompt=r.prompt, detect=r.detect, strict=strict)
+            self.select(
+                task_hint=r.task_hint,
+                prompt=r.prompt,
+                detect=r.detect,
+                strict=strict,
+                max_latency_ms=r.max_latency_ms,
+            )
             for r in requests
         ]
         prepared = [self._prepare(r, prefix=f"request {i}: ") for i, r in enumerate(requests)]

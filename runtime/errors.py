@@ -49,6 +49,10 @@ class UnknownHintError(InputError):
     """A task hint that names no dataset, task type or variant (raised with `strict=True`)."""
 
 
+class LatencyBudgetError(VlmRuntimeError):
+    """No variant's measured latency meets `max_latency_ms`, or none was measured."""
+
+
 class UnknownHintWarning(UserWarning):
     """A task hint was not recognised; the generic variant ran instead."""
 

@@ -13,18 +13,37 @@
 
 A hint wins over detection. Hints match case-insensitively, with '-' and ' ' read as '_'.
 A task type with no variant of its own (a hint or a detection) -> generic, reason saying so.
+
+With a latency budget (`max_latency_ms`), the rules above name the task, then the variant
+that runs is the most accurate one for that task among the variants whose latency measured
+on this execution provider (manifest `latency`, written by `vlmprune profile
+--write-manifest`; see latency.py) meets the budget (Reason.LATENCY_BUDGET when that is not
+the rules' choice; `Selection.before_budget` keeps the rules' selection). Accuracy is the
+variant's mean test-split score over the task's datasets: the hinted dataset, the datasets
+of the task type, or all datasets when the task is not known. No variant fits, or none was
+measured -> LatencyBudgetError.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from .detect import Detection
-from .errors import DetectionFallbackWarning, InputError, UnknownHintError, UnknownHintWarning
-from .manifest import Manifest
+from .errors import (
+    DetectionFallbackWarning,
+    InputError,
+    LatencyBudgetError,
+    UnknownHintError,
+    UnknownHintWarning,
+)
+from .latency import BUDGET_STATISTIC, BUDGET_TIMING, Measured, measured
+from .manifest import Manifest, Variant
+
+CPU_PROVIDER = "CPUExecutionProvider"
 
 
 class Reason(str, Enum):
@@ -37,8 +56,7 @@ class Reason(str, Enum):
     LOW_CONFIDENCE = "low_confidence"
     NO_DETECTOR = "no_detector"
     DEFAULT = "default"
-    # Extension point: a latency budget (`max_latency_ms`, from each variant's `latency`
-    # entry written by `vlmprune profile`) would add e.g. LATENCY_BUDGET here; see select().
+    LATENCY_BUDGET = "latency_budget"  # the rules' variant replaced to meet max_latency_ms
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,8 @@ class Selection:
     message: str  # one sentence for people: which variant and why
     hint: str | None = None  # the hint as given
     detection: Detection | None = None  # set when detection ran
+    before_budget: Selection | None = None  # the rules' selection, when a budget replaced it
+    latency_ms: float | None = None  # measured request latency compared with the budget
 
 
 def valid_hints(manifest: Manifest) -> list[str]:
@@ -62,9 +82,17 @@ def select(
     prompt: str | None = None,
     detect: bool = False,
     strict: bool = False,
+    max_latency_ms: float | None = None,
+    provider: str = CPU_PROVIDER,
 ) -> Selection:
     """Apply the rules above. Warns (UnknownHintWarning, DetectionFallbackWarning) or, with
-    `strict=True`, raises (UnknownHintError, InputError) where a request cannot be honoured."""
+    `strict=True`, raises (UnknownHintError, InputError) where a request cannot be honoured.
+
+    max_latency_ms: a budget for the whole request, compared with each variant's measured
+        latency on `provider` (the onnxruntime provider the runtime runs on).
+    """
+    if max_latency_ms is not None:
+        _check_budget(max_latency_ms)
     if task_hint is not None and task_hint.strip():
         selection = _by_hint(manifest, task_hint, strict)
     elif detect:
@@ -74,8 +102,8 @@ def select(
         selection = Selection(
             default, Reason.DEFAULT, f"variant '{default}': no task hint given (the default)"
         )
-    # Extension point for `max_latency_ms`: given a budget, replace `selection` here with
-    # the most accurate variant whose measured latency fits, keeping the reason chain.
+    if max_latency_ms is not None:
+        selection = _within_budget(manifest, selection, float(max_latency_ms), provider)
     return selection
 
 
@@ -173,3 +201,90 @@ def _by_detection(manifest: Manifest, prompt: str | None, strict: bool) -> Selec
 
 def _detector_labels(manifest: Manifest) -> tuple[str, ...]:
     return manifest.task_detector.labels if manifest.task_detector is not None else ()
+
+
+# --- latency budget ------------------------------------------------------------------------
+
+
+def _check_budget(max_latency_ms: object) -> None:
+    ok = isinstance(max_latency_ms, (int, float)) and not isinstance(max_latency_ms, bool)
+    if not ok or not math.isfinite(max_latency_ms) or max_latency_ms <= 0:
+        raise InputError(f"max_latency_ms must be a positive number, not {max_latency_ms!r}")
+
+
+def _within_budget(manifest: Manifest, rule: Selection, budget: float, provider: str) -> Selection:
+    """The most accurate variant for the rules' task whose measured latency meets `budget`."""
+    known = {
+        v.name: m
+        for i, v in enumerate(manifest.variants)
+        if (m := measured(v, provider, f"variants[{i}].latency")) is not None
+    }
+    stat = f"{BUDGET_STATISTIC} {BUDGET_TIMING.removesuffix('_ms')}"
+    if not known:
+        raise LatencyBudgetError(
+            f"max_latency_ms: no variant of {manifest.path} has a latency measured on {provider}; "
+            f"run `vlmprune profile --manifest {manifest.path} --write-manifest` on the target device"
+        )
+    unmeasured = [n for n in manifest.variant_names if n not in known]
+    skipped = f"; not measured on {provider}: {', '.join(unmeasured)}" if unmeasured else ""
+    fits = [v for v in manifest.variants if v.name in known and known[v.name].request_ms <= budget]
+    if not fits:
+        fastest = min(known.values(), key=lambda m: m.request_ms)
+        raise LatencyBudgetError(
+            f"no variant meets max_latency_ms={budget:g}: the fastest, '{fastest.variant}', "
+            f"takes {fastest.request_ms:.1f} ms ({stat}, {provider} on {fastest.device}){skipped}"
+        )
+    datasets, task = _task_datasets(manifest, rule)
+    best = min(fits, key=lambda v: _rank(v, datasets, rule.variant))
+    m: Measured = known[best.name]
+    fit = f"{m.request_ms:.1f} ms <= {budget:g} ms ({stat}, {provider} on {m.device})"
+    if best.name == rule.variant:
+        message = f"{rule.message}; within the latency budget: {fit}"
+        return replace(rule, message=message, latency_ms=m.request_ms)
+    score = _accuracy(best, datasets)
+    evidence = (
+        f"mean test score {score:.3f}" if score is not None else "no scores: fewest blocks removed"
+    )
+    message = (
+        f"variant '{best.name}': the most accurate for {task} within max_latency_ms={budget:g} "
+        f"({evidence}; {fit}); the rules chose '{rule.variant}' ({rule.reason.value})"
+    )
+    return Selection(
+        best.name, Reason.LATENCY_BUDGET, message, rule.hint, rule.detection, rule, m.request_ms
+    )
+
+
+def _task_datasets(manifest: Manifest, rule: Selection) -> tuple[list[str], str]:
+    """The datasets whose scores say how accurate a variant is for the rules' task, and the
+    task in words. Unknown task (default, fallbacks, a variant named): all datasets."""
+    everything = sorted({d for v in manifest.variants for d in v.scores})
+    if rule.reason is Reason.DATASET_HINT and rule.hint is not None:
+        found = _lookup(manifest.dataset_to_variant, _norm(rule.hint))
+        if found is not None:
+            return [found[0]], f"dataset '{found[0]}'"
+    task_type = None
+    if rule.reason is Reason.TASK_TYPE_HINT and rule.hint is not None:
+        found = _lookup(manifest.task_type_to_variant, _norm(rule.hint))
+        task_type = found[0] if found is not None else None
+    elif rule.reason is Reason.DETECTED and rule.detection is not None:
+        task_type = rule.detection.task_type
+    if task_type is not None:
+        own = sorted(
+            {v.objective for v in manifest.variants if v.task_type == task_type} & set(everything)
+        )
+        if own:
+            return own, f"task type '{task_type}' ({', '.join(own)})"
+    return everything, "all datasets (no task known)" if everything else "the task"
+
+
+def _accuracy(variant: Variant, datasets: list[str]) -> float | None:
+    """Mean test-split score over `datasets`; None unless the variant has all of them."""
+    if not datasets or any(d not in variant.scores for d in datasets):
+        return None
+    return sum(variant.scores[d] for d in datasets) / len(datasets)
+
+
+def _rank(variant: Variant, datasets: list[str], chosen: str) -> tuple:
+    """Sort key, best first: measured accuracy, then the rules' choice, then fewer removed."""
+    score = _accuracy(variant, datasets)
+    return (score is None, -(score or 0.0), variant.name != chosen, len(variant.removed_blocks))

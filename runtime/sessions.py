@@ -96,6 +96,11 @@ class SessionPool:
             self._decoders.popitem(last=False)  # the session is freed with its last reference
         return session
 
+    def release_decoders(self) -> None:
+        """Drop every decoder session (freed with their last reference), e.g. before timing a
+        cold load or measuring one variant's memory alone."""
+        self._decoders.clear()
+
     @property
     def resident(self) -> tuple[str, ...]:
         """Variants whose decoder is loaded, least recently used first."""

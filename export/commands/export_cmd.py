@@ -16,14 +16,6 @@ if TYPE_CHECKING:
     from ..variants import Rule, ScoresSource, VariantSpec
 
 
-def register(group: click.Group) -> None:
-    """Add `export` and `manifest` to the CLI (called from cli._register)."""
-    from . import manifest_cmd
-
-    group.add_command(command)
-    group.add_command(manifest_cmd.command)
-
-
 @click.command("export")
 @model_option
 @click.option(

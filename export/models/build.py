@@ -35,6 +35,7 @@ class VlmSize:
     image_size: int = 96
     patch_size: int = 12  # 96 / 12 -> 8 x 8 = 64 image tokens
     max_positions: int = 512
+    vocab_size: int | None = None  # None: the tokenizer's; larger pads the embedding and head
 
 
 SIZES = {
@@ -42,6 +43,27 @@ SIZES = {
     "tiny": VlmSize(32, 1, 2, 64, 32, 4, 2, 1, 64, max_positions=256),
     # The embedded demo: 14 decoder blocks numbered 0..13, ~13M parameters, ~26 MB in fp16.
     "demo": VlmSize(192, 6, 3, 768, 256, 14, 4, 2, 640),
+    # Latency profiling (random weights; latency does not depend on their values): a
+    # Qwen2-0.5B-shaped Llama decoder (24 blocks, hidden 896, 14 heads, 2 KV heads, MLP 4864)
+    # with a Llama-size 32k vocabulary, behind a CLIP ViT-B/16 tower at 224 px (196 image
+    # tokens). 0.50 B parameters: decoder blocks 0.36 B, embedding + LM head 0.06 B, vision
+    # 0.09 B; ~2 GB in fp32. Token ids past the tokenizer's vocabulary are never in a prompt
+    # and decode to nothing.
+    "realistic": VlmSize(
+        vision_hidden=768,
+        vision_layers=12,
+        vision_heads=12,
+        vision_mlp=3072,
+        text_hidden=896,
+        text_layers=24,
+        text_heads=14,
+        text_kv_heads=2,
+        text_mlp=4864,
+        image_size=224,
+        patch_size=16,
+        max_positions=1024,
+        vocab_size=32000,
+    ),
 }
 
 
@@ -74,7 +96,7 @@ def build_llava(
         num_hidden_layers=size.text_layers,
         num_attention_heads=size.text_heads,
         num_key_value_heads=size.text_kv_heads,
-        vocab_size=tokenizer.get_vocab_size(),
+        vocab_size=max(size.vocab_size or 0, tokenizer.get_vocab_size()),
         max_position_embeddings=size.max_positions,
         pad_token_id=tokenizer.token_to_id(PAD),
         bos_token_id=tokenizer.token_to_id(BOS),

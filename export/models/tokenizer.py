@@ -1,14 +1,16 @@
 """A small BPE tokenizer trained with `tokenizers` on the suite's own text (no download).
 
-Digits are split one per token and the vocabulary is case-sensitive, so prices, chart
-values and codes are read and written character by character where it matters.
+Digits and capital letters are split one per token (case-sensitive vocabulary), so prices,
+chart values and codes are read and written character by character, while lowercase words
+(answers, captions) stay whole tokens. Merged capitals made random codes opaque: a demo
+trained with capitals merged by BPE never learned to copy codes (docs/demo-model.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 PAD, BOS, EOS, UNK, IMAGE = "<pad>", "<s>", "</s>", "<unk>", "<image>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, IMAGE]  # ids 0..4, in this order
@@ -20,6 +22,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024) -> Tokenizer:
         [
             pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first"),
             pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.Split(Regex("[A-Z]"), behavior="isolated"),
             pre_tokenizers.Punctuation(),
         ]
     )

@@ -190,10 +190,12 @@ def build(
     parity_set = ParitySet.build(
         vlm, settings.datasets, settings.parity_examples, settings.batch_size
     )
+    inputs_s, start = time.perf_counter() - start, time.perf_counter()
     with SharedWeightsWriter(staging) as writer:
         vision, embed = graphs.export_vision_encoder(vlm), graphs.export_embed_tokens(vlm)
         embed_session = session_from_proto(embed)
         work = _Work(vlm, settings, writer, parity_set, embed_session)
+        work.seconds["parity_inputs"] = inputs_s
         shared_diff = parity_set.attach_shared(session_from_proto(vision), embed_session)
         if not shared_diff <= settings.parity.atol:
             raise ExportError(

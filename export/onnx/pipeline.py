@@ -147,10 +147,23 @@ def _stage(
 ) -> tuple[BuildResult, dict]:
     """Everything into `staging`: graphs and weights, tokenizer, manifest (if inside), marker."""
     out, manifest_path = Path(settings.out).resolve(), Path(settings.manifest).resolve()
+    note = log if settings.progress else (lambda message: None)
+    distinct = len({s.removed_blocks for s in specs})
+    note(
+        f"exporting {len(specs)} variant(s) ({distinct} distinct removal sets) of {vlm.name}; "
+        f"parity on {settings.parity_examples} test examples"
+    )
     result = build(vlm, specs, settings, staging, log)
     vlm.tokenizer.save(str(staging / TOKENIZER_FILE))
+    start = time.perf_counter()
+    note("task types with several datasets: comparing their variants on the calib split")
     inputs = _manifest_inputs(vlm, result, settings, staging, extra_provenance or {})
+    result.seconds["task_types"] = time.perf_counter() - start  # calib drops of contested types
+    start = time.perf_counter()
+    if callable(task_detector):
+        note("fitting the task detector")
     detector = task_detector() if callable(task_detector) else task_detector
+    result.seconds["detector"] = time.perf_counter() - start
     manifest = build_manifest(inputs, detector)
     problems = schema_problems(manifest) or semantic_problems(manifest)
     if problems:
@@ -300,6 +313,7 @@ def _provenance(vlm: LoadedVlm, settings: ExportSettings, extra: dict) -> dict:
             "atol": settings.parity.atol,
             "decode_steps": settings.parity.decode_steps,
             "min_agreement": settings.parity.min_agreement,
+            "tie_margin": settings.parity.tie_margin,
         },
         export={
             "opset": graphs.OPSET,

@@ -6,7 +6,7 @@ import pytest
 from onnx_export_helpers import FAST, run_cli, write_scores
 
 from vlmprune.export.onnx import bundle
-from vlmprune.export.onnx.parity import ParityReport
+from vlmprune.export.onnx.parity import Divergence, ParityReport
 
 
 @pytest.fixture
@@ -166,9 +166,8 @@ def test_a_variant_failing_parity_is_not_written_and_named(project, monkeypatch)
     def worse_for_count_vqa(vlm, decoder, embed, parity, config):
         report = real(vlm, decoder, embed, parity, config)
         if report.removed_blocks == (2, 3):  # count_vqa's set
-            return ParityReport(
-                (2, 3), 0.5, 0.25, 4, config.atol, 6, 4, config.min_agreement, ("x#1", "y#3")
-            )
+            far = (Divergence("x#1", 0, 2.5), Divergence("y#3", 2, 0.75))
+            return ParityReport((2, 3), 0.5, 0.25, config, 6, 4, far)
         return report
 
     monkeypatch.setattr(bundle, "check_decoder", worse_for_count_vqa)
@@ -177,7 +176,10 @@ def test_a_variant_failing_parity_is_not_written_and_named(project, monkeypatch)
         result,
         "1 variant(s) failed parity and were not written: count_vqa (prefill max |Δlogit| 5.00e-01 > 1e-03",
     )
-    assert "greedy answers differ on 2/6 examples (x#1, y#3)" in result.output
+    assert (
+        "greedy answers differ on 2/6 examples (x#1 at token 0, top-2 margin 2.5e+00"
+        in result.output
+    )
     manifest = json.loads((root / "out" / "manifest.json").read_text())
     assert [v["name"] for v in manifest["variants"]] == ["generic", "shapes_vqa", "code_match"]
     assert manifest["dataset_to_variant"]["count_vqa"] == "generic"
@@ -192,7 +194,7 @@ def test_failing_default_variant_writes_nothing(project, monkeypatch):
     monkeypatch.setattr(
         bundle,
         "check_decoder",
-        lambda vlm, d, e, p, c: ParityReport((1, 2), 1.0, 1.0, 4, c.atol, 6, 0, c.min_agreement),
+        lambda vlm, d, e, p, c: ParityReport((1, 2), 1.0, 1.0, c, 6, 0),
     )
     result = run_cli(*args, "--all-tasks", "--out", root / "out")
     _one_error_line(result, "the default variant 'generic' failed parity")

@@ -8,8 +8,11 @@ import torch
 from vlmprune.export.generation import greedy_generate
 from vlmprune.export.onnx import graphs
 from vlmprune.export.onnx.parity import (
+    Divergence,
     ParityConfig,
+    ParityReport,
     ParitySet,
+    _divergence,
     check_decoder,
     session_from_proto,
 )
@@ -127,3 +130,32 @@ def test_compact_value_names_keeps_io_and_results(tiny_vlm, shared):
         {i.name: np.zeros((len(batch.mask), 1, 0, 16), np.float32) for i in before.get_inputs()[3:]}
     )
     np.testing.assert_array_equal(before.run(None, feed)[0], after.run(None, feed)[0])
+
+
+@pytest.mark.parametrize(
+    ("divergences", "passed"),
+    [
+        ((), True),
+        ((Divergence("a#1", 3, 2e-7),), True),  # one near-tie in 200: rounding, allowed
+        ((Divergence("a#1", 3, 0.2),), False),  # a clear decision went the other way
+        (tuple(Divergence(f"a#{i}", 0, 1e-7) for i in range(3)), False),  # 1.5% > 1%
+    ],
+)
+def test_greedy_criterion_allows_rare_near_ties_only(divergences, passed):
+    report = ParityReport(
+        (1,), 1e-6, 1e-6, ParityConfig(), 200, 200 - len(divergences), divergences
+    )
+    assert report.passed is passed
+    assert (report.problem() == "") is passed
+
+
+def test_divergence_margin_is_measured_where_the_answers_part(tiny_vlm, shared):
+    _, _, parity, _ = shared
+    batch = parity.batches[0]
+    with torch.no_grad():
+        theirs = greedy_generate(
+            tiny_vlm, batch.torch_embeds[:1], torch.from_numpy(batch.mask[:1]), 3
+        )[0]
+    fake = [*theirs[:1], (theirs[1] + 1) % 200, 0]  # differs at token 1
+    found = _divergence(tiny_vlm, batch, 0, fake, theirs, "x#0")
+    assert found.step == 1 and found.margin >= 0

@@ -1,0 +1,124 @@
+"""Memory with every variant resident against one variant alone, in the shared-weights mode.
+
+Each measurement is a fresh process (memory is per process); the two cases alternate
+(one, all, one, all, ...) and the report gives medians and the all / one ratios of the
+same run. A process loads the runtime, creates the sessions (one variant: the default
+variant only; all: every variant's decoder, `max_resident` = all), answers one request per
+resident variant, then reads /proc/self/smaps_rollup: RSS counts a memory-mapped weight
+page once per mapping (so once per session that maps it, which hides the sharing), PSS
+counts each page once, divided among the processes that map it (the memory this process
+really costs), `anonymous` is private heap (onnxruntime's arenas, KV caches, prepacked
+copies in fast mode). `--modes shared,fast` adds the prepacking mode (needs memory for a
+packed copy of the weights per variant: ~2 GB each at realistic size).
+
+    python benchmarks/profile_memory.py --manifest /tmp/vlmprune-realistic/export/manifest.json
+
+`--provider cuda` adds the GPU memory the process holds (nvidia-smi; onnxruntime's CUDA
+arena keeps its peak); written for the GPU machine, not run yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from runtime_modes import smaps  # noqa: E402  (the same /proc reader as runtime_modes.py)
+
+CASES = ("one", "all")
+
+
+def worker(manifest: str, case: str, mode: str, new_tokens: int, provider: str) -> dict:
+    from vlmprune.runtime import Runtime
+    from vlmprune.runtime.machine import gpu_memory_mib
+    from vlmprune.runtime.profile import (
+        ExecutionProvider,
+        ProfileConfig,
+        run_once,
+        synthetic_request,
+    )
+
+    providers = list(ExecutionProvider(provider).ort_providers)
+    runtime = Runtime.from_manifest(
+        manifest, providers, share_weights=mode == "shared", verify=False, max_resident=1024
+    )
+    names = [runtime.manifest.default_variant] if case == "one" else runtime.manifest.variant_names
+    config = ProfileConfig(prompt_tokens=8, new_tokens=new_tokens)
+    request = synthetic_request(runtime.manifest, runtime.tokenizer, config)
+    before = smaps()
+    s = runtime.sessions
+    for name in names:
+        run_once(s.vision, s.embed, s.decoder(name), runtime.manifest, request, new_tokens)
+    after = smaps()
+    after["gpu"] = gpu_memory_mib() or 0.0  # 0 on the CPU provider
+    return {"case": case, "mode": mode, "variants": names, "before": before | {"gpu": 0.0},
+            "after": after, "providers": s.active_providers}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--rounds", type=int, default=2, help="processes per case, alternating")
+    parser.add_argument("--modes", default="shared", help="shared and/or fast, comma-separated")
+    parser.add_argument("--new-tokens", type=int, default=4)
+    parser.add_argument("--provider", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--worker", nargs=2, metavar=("CASE", "MODE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.manifest, *args.worker, args.new_tokens, args.provider)))
+        return
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for _ in range(args.rounds):
+        for mode in args.modes.split(","):
+            for case in CASES:
+                cmd = [sys.executable, __file__, "--manifest", args.manifest,
+                       "--worker", case, mode, "--new-tokens", str(args.new_tokens),
+                       "--provider", args.provider]  # fmt: skip
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                runs.setdefault((mode, case), []).append(json.loads(out.stdout.splitlines()[-1]))
+    report = summarise(runs)
+    print(json.dumps(report, indent=2) if args.json else render(report))
+
+
+def summarise(runs: dict[tuple[str, str], list[dict]]) -> dict:
+    out: dict[str, dict] = {}
+    for (mode, case), rows in runs.items():
+        row = out.setdefault(mode, {})
+        row["providers"] = rows[0]["providers"]
+        for kind in ("rss", "pss", "anonymous", "gpu"):
+            row[f"{case}_{kind}_mib"] = statistics.median(r["after"][kind] for r in rows)
+            row[f"{case}_{kind}_added_mib"] = statistics.median(
+                r["after"][kind] - r["before"][kind] for r in rows
+            )
+        row[f"{case}_variants"] = len(rows[0]["variants"])
+        row["rounds"] = len(rows)
+    for row in out.values():
+        for kind in ("rss", "pss", "anonymous", "gpu"):
+            one = row[f"one_{kind}_mib"]
+            row[f"all_over_one_{kind}"] = row[f"all_{kind}_mib"] / one if one else None
+    return out
+
+
+def render(report: dict) -> str:
+    lines = []
+    for mode, row in report.items():
+        lines.append(
+            f"{mode} weights: {row['one_variants']} variant vs all {row['all_variants']} resident "
+            f"({row['rounds']} processes each, medians, MiB; {row['providers'][0]})"
+        )
+        lines.append(f"{'':<12} {'one':>10} {'all':>10} {'all / one':>10}")
+        for kind in ("rss", "pss", "anonymous", "gpu"):
+            one, every = row[f"one_{kind}_mib"], row[f"all_{kind}_mib"]
+            if not one:
+                continue
+            lines.append(f"{kind:<12} {one:>10.1f} {every:>10.1f} {every / one:>10.2f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
