@@ -87,12 +87,14 @@ def torch_side(model_path: str, removed: tuple[int, ...], threads: int, device: 
     return run
 
 
-def ort_side(manifest: str, variant: str, config, threads: int, provider: str):  # noqa: ANN201
+def ort_side(manifest: str, variant: str, config, threads: int, provider: str, fast: bool):  # noqa: ANN201
     from vlmprune.runtime.generation import greedy_decode, merge_image_features
     from vlmprune.runtime.profile import Profiler
 
     # Profiler.open refuses a CUDA run that would silently fall back to the CPU.
-    profiler = Profiler.open(manifest, config, provider=provider, verify=False, threads=threads)
+    profiler = Profiler.open(
+        manifest, config, provider=provider, share_weights=not fast, verify=False, threads=threads
+    )
     s = profiler.runtime.sessions
     vision, embed, decoder = s.vision, s.embed, s.decoder(variant)
     image_token = profiler.manifest.image_token_id
@@ -124,6 +126,9 @@ def main() -> None:
     parser.add_argument(
         "--provider", choices=["cpu", "cuda"], default="cpu", help="cuda: both sides on the GPU"
     )
+    parser.add_argument(
+        "--fast", action="store_true", help="runtime in fast mode (prepacked weights)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -132,7 +137,9 @@ def main() -> None:
     from vlmprune.runtime.profile import ProfileConfig
 
     config = ProfileConfig(prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens)
-    profiler, ort_run = ort_side(args.manifest, args.variant, config, args.threads, args.provider)
+    profiler, ort_run = ort_side(
+        args.manifest, args.variant, config, args.threads, args.provider, args.fast
+    )
     runtime, request = profiler.runtime, profiler.request
     removed = runtime.manifest.variant(args.variant).removed_blocks
     threads = args.threads or os.cpu_count()  # onnxruntime's default: one per core
@@ -150,6 +157,7 @@ def main() -> None:
             tokens[name] = rows
     report = summarise(times, args, removed, request.prompt_length, threads)
     report["provider"], report["device"] = profiler.provider, profiler.device
+    report["weights_mode"] = profiler.runtime.config.mode.value
     report["identical_tokens"] = tokens["torch"] == [list(r) for r in tokens["onnxruntime"]]
     print(json.dumps(report, indent=2) if args.json else render(report))
 
@@ -180,7 +188,8 @@ def render(report: dict) -> str:
         f"variant {report['variant']} (removed {report['removed_blocks']}), prompt "
         f"{report['prompt_length']} tokens, {report['new_tokens']} new tokens, {report['runs']} "
         f"runs per side (medians), {report['threads']} threads; identical tokens: "
-        f"{report['identical_tokens']}; {report['provider']} on {report['device']}",
+        f"{report['identical_tokens']}; {report['provider']} on {report['device']}, runtime in "
+        f"{report['weights_mode']} weights mode",
         f"{'':<22} {'torch eager':>12} {'onnxruntime':>12} {'torch / ort':>12}",
     ]
     for key in m["torch"]:

@@ -33,10 +33,10 @@ def profile_plot(report: dict, path: Path) -> Path:
     measured = [v["speedup_vs_full"] for v in variants]
     n, k_base = report["num_blocks"], len(report["baseline"]["removed_blocks"])
     line = sorted(set(ks) | {k_base})
-    speed.plot(
-        line, [(n - k_base) / (n - k) for k in line], "k--", marker="o", markersize=3,
-        label=f"ideal (N - {k_base}) / (N - k), N = {n}",
-    )  # fmt: skip
+    formula = "N / (N - k)" if not k_base else f"(N - {k_base}) / (N - k)"
+    ideal_speedups = [(n - k_base) / (n - k) for k in line]
+    label = f"ideal {formula}, N = {n}"
+    speed.plot(line, ideal_speedups, "k--", marker="o", markersize=3, label=label)
     speed.scatter(ks, measured, color="tab:blue", zorder=3, label="measured (decode p50)")
     for k, value, name in zip(ks, measured, names, strict=True):
         speed.annotate(name, (k, value), textcoords="offset points", xytext=(4, -10), fontsize=7)

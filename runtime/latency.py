@@ -35,7 +35,7 @@ from .errors import ManifestError
 from .manifest import Variant, load_manifest, parse_manifest
 
 if TYPE_CHECKING:
-    from .profile import ProfileReport, VariantProfile
+    from .profile_report import ProfileReport, VariantProfile
 
 BUDGET_TIMING = "request_ms"
 BUDGET_STATISTIC = "p90"
@@ -84,6 +84,7 @@ def latency_entry(report: ProfileReport, profile: VariantProfile) -> dict:
         "warmup": c.warmup,
         **{key: stats.to_json() for key, stats in profile.timings.items()},
         "peak_rss_mib": profile.peak_rss_mib,
+        "pss_mib": profile.pss_mib,
         "gpu_memory_mib": profile.gpu_memory_mib,
     }
 

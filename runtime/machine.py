@@ -3,6 +3,8 @@
 Peak RSS is the kernel's high-water mark (VmHWM), reset between variants by writing "5" to
 /proc/self/clear_refs (Linux >= 4.0), so each variant's peak is its own. Where the reset is
 not possible the peak is the process's since it started, and `reset_peak_rss` says so.
+RSS counts a memory-mapped page once per mapping, so with shared weights (every session
+maps the one weights file) it overstates memory; PSS, read after the runs, does not.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 CUDA = "CUDAExecutionProvider"
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
+_SMAPS_ROLLUP = Path("/proc/self/smaps_rollup")
 
 
 def device_name(providers: tuple[str, ...]) -> str:
@@ -50,6 +53,19 @@ def peak_rss_mib() -> float:
         pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def pss_mib() -> float | None:
+    """Proportional set size now, in MiB (Linux): each resident page counted once, shared
+    pages divided among the processes mapping them. Unlike RSS, a weights file that several
+    sessions memory-map counts once. None where /proc/self/smaps_rollup is missing."""
+    try:
+        for line in _SMAPS_ROLLUP.read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        return None
+    return None
 
 
 def gpu_memory_mib() -> float | None:

@@ -29,6 +29,16 @@ def device_option(f: Callable) -> Callable:
     )(f)
 
 
+def manifest_option(f: Callable) -> Callable:
+    return click.option(
+        "--manifest",
+        "manifest_path",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help="A manifest written by `vlmprune export`.",
+    )(f)
+
+
 def json_option(f: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
 

@@ -14,21 +14,17 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import VlmpruneError
+from .options import manifest_option
 
 if TYPE_CHECKING:
-    from ...runtime.profile import Profiler, ProfileReport
+    from ...runtime.profile import Profiler
+    from ...runtime.profile_report import ProfileReport
 
 _MINIMUM = {"--runs": 1, "--warmup": 0, "--prompt-tokens": 1, "--new-tokens": 2, "--batch": 1}
 
 
 @click.command("profile")
-@click.option(
-    "--manifest",
-    "manifest_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="A manifest written by `vlmprune export`.",
-)
+@manifest_option
 @click.option("--variants", default="all", show_default=True, help="'all' or names: a,b.")
 @click.option(
     "--provider",
@@ -214,19 +210,23 @@ def _print_table(report: ProfileReport, operators: dict | None) -> None:
     )
     head = (f"{'variant':<16} {'removed':<14} {'vision':>8} {'prefill':>8} {'TTFT':>8} "
             f"{'decode/tok':>10} {'tok/s':>7} {'speedup':>7} {'ideal':>6} {'of ideal':>8} "
-            f"{'peak RSS':>9}")  # fmt: skip
+            f"{'peak RSS':>9} {'PSS':>8}")  # fmt: skip
     click.echo(head)
     click.echo(f"{'':<16} {'':<14} {'ms':>8} {'ms':>8} {'ms':>8} {'ms':>10} {'':>7} "
-               f"{'':>7} {'':>6} {'':>8} {'MiB':>9}")  # fmt: skip
+               f"{'':>7} {'':>6} {'':>8} {'MiB':>9} {'MiB':>8}")  # fmt: skip
     for v in r.variants:
         t = {k: s.p50 for k, s in v.timings.items()}
         click.echo(
             f"{v.name:<16} {_blocks(v.removed_blocks):<14} {t['vision_ms']:>8.2f} "
             f"{t['prefill_ms']:>8.2f} {t['ttft_ms']:>8.2f} {t['decode_ms_per_token']:>10.3f} "
             f"{t['tokens_per_s']:>7.1f} {v.speedup_vs_full:>7.3f} {v.ideal_speedup:>6.3f} "
-            f"{v.speedup_vs_full / v.ideal_speedup:>8.3f} {v.peak_rss_mib:>9.1f}"
+            f"{v.speedup_vs_full / v.ideal_speedup:>8.3f} {v.peak_rss_mib:>9.1f} "
+            f"{_mib(v.pss_mib):>8}"
         )
-    click.echo(f"(p50 values; peak RSS of {r.peak_rss_scope})")
+    click.echo(
+        f"(p50 values; peak RSS of {r.peak_rss_scope}; RSS counts memory-mapped shared weights "
+        "once per session, PSS after the runs counts them once)"
+    )
     click.echo(
         f"{'variant':<16} {'timing':<20} {'p50':>9} {'p90':>9} {'p95':>9} {'p99':>9} {'mean':>9}"
     )
@@ -242,6 +242,10 @@ def _print_table(report: ProfileReport, operators: dict | None) -> None:
             decoder = graphs[-1]
             top = ", ".join(f"{o['op_type']} {o['share']:.0%}" for o in decoder["operators"][:5])
             click.echo(f"ORT profile {name}: {decoder['graph']}: {top} ({decoder['trace']})")
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def _blocks(blocks: tuple[int, ...]) -> str:

@@ -12,17 +12,11 @@ from dataclasses import asdict
 
 import click
 
-from .options import json_option
+from .options import json_option, manifest_option
 
 
 @click.command("run")
-@click.option(
-    "--manifest",
-    "manifest_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="A manifest written by `vlmprune export`.",
-)
+@manifest_option
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.argument("prompt")
 @click.option("--task-hint", default=None, help="A dataset name, task type or variant name.")

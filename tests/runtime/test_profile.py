@@ -21,16 +21,18 @@ from vlmprune.runtime import (
 from vlmprune.runtime.latency import write_latency
 from vlmprune.runtime.manifest import load_manifest
 from vlmprune.runtime.profile import (
-    STATISTICS,
-    TIMINGS,
     ProfileConfig,
     Profiler,
     RunTiming,
     Schedule,
+    synthetic_request,
+)
+from vlmprune.runtime.profile_report import (
+    STATISTICS,
+    TIMINGS,
     Stats,
     choose_baseline,
     ideal_speedup,
-    synthetic_request,
 )
 from vlmprune.runtime.select import select
 
