@@ -14,6 +14,7 @@ from transformers.utils import logging as hf_logging
 
 from ...runtime.preprocess import PREPROCESS_FILE, PreprocessSpec
 from ..errors import ModelLoadError, UnknownNameError
+from . import llava  # noqa: F401  (registers the built-in adapters before the check below)
 from .adapter import ADAPTERS, ModelAdapter, adapter_for
 
 DEMO_DIR = Path(__file__).parent / "demo"
@@ -68,9 +69,9 @@ def load_vlm(spec: str = DEMO_NAME, device: str = "cpu") -> LoadedVlm:
         raise ModelLoadError(
             f"{path / 'config.json'}: not a readable model config ({exc})"
         ) from None
-    if model_type not in ADAPTERS and model_type != "llava":
+    if model_type not in ADAPTERS:
         raise ModelLoadError(
-            f"{path}: model_type '{model_type}' is not a supported VLM (supported: llava)"
+            f"{path}: model_type '{model_type}' is not a supported VLM (supported: {', '.join(ADAPTERS.names())})"
         )
     hf_logging.disable_progress_bar()  # one line per command, not a bar per weight file
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32).to(device).eval()

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from cli_helpers import one_error_line
 from click.testing import CliRunner
 
 from vlmprune.export.cli import main
@@ -49,14 +50,6 @@ def manifest(tiny_export, tmp_path):
 
 def run(*args):
     return CliRunner().invoke(main, ["profile", *[str(a) for a in args]])
-
-
-def one_error_line(result, message):
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
-    assert len(errors) == 1, result.output
-    assert message in errors[0], errors[0]
 
 
 def test_table_json_plot_and_manifest(manifest, tmp_path):

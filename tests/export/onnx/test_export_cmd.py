@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from cli_helpers import one_error_line
 from onnx_export_helpers import FAST, run_cli, write_scores
 
 from vlmprune.export.onnx import bundle
@@ -15,14 +16,6 @@ def project(tmp_path, tiny_model_dir):
     write_scores(tmp_path / "scores", tiny_model_dir)
     args = ["export", "--model", tiny_model_dir, "--scores-dir", tmp_path / "scores", *FAST]
     return tmp_path, args
-
-
-def _one_error_line(result, message):
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
-    assert len(errors) == 1, result.output
-    assert message in errors[0], errors[0]
 
 
 def _leftovers(folder):
@@ -94,7 +87,7 @@ def test_max_drop_picks_the_largest_set_within_the_budget(project):
 def test_bad_requests_are_one_line_errors(project, extra, message):
     root, args = project
     result = run_cli(*args, *extra, "--out", root / "out")
-    _one_error_line(result, message)
+    one_error_line(result, message)
     assert not (root / "out").exists()
 
 
@@ -102,7 +95,7 @@ def test_missing_scores_name_the_file_and_the_command(project, tiny_model_dir):
     root, args = project
     (root / "scores" / tiny_model_dir.name / "count_vqa.json").unlink()
     result = run_cli(*args, "--all-tasks", "--out", root / "out")
-    _one_error_line(
+    one_error_line(
         result,
         "count_vqa.json is missing; create the scores with "
         f"`vlmprune search --model {tiny_model_dir} --scores-dir {root / 'scores'}`",
@@ -114,7 +107,7 @@ def test_stale_scores_are_refused(project, tiny_model_dir):
     root, args = project
     write_scores(root / "scores", tiny_model_dir, model_hash="f" * 64)
     result = run_cli(*args, "--all-tasks", "--out", root / "out")
-    _one_error_line(result, "generic.json is stale: computed for model hash ffffffffffff")
+    one_error_line(result, "generic.json is stale: computed for model hash ffffffffffff")
     assert not (root / "out").exists()
 
 
@@ -127,16 +120,16 @@ def test_a_folder_of_another_model_is_never_replaced(project):
     )
     (foreign / "weights.bin").write_bytes(b"theirs")
     result = run_cli(*args, "--all-tasks", "--out", foreign)
-    _one_error_line(result, "holds the export of another model ('other', hash aaaaaaaaaaaa")
+    one_error_line(result, "holds the export of another model ('other', hash aaaaaaaaaaaa")
     assert (foreign / "weights.bin").read_bytes() == b"theirs"
     stranger = root / "stranger"
     stranger.mkdir()
     (stranger / "notes.txt").write_text("mine")
-    _one_error_line(run_cli(*args, "--all-tasks", "--out", stranger), "not a vlmprune export")
+    one_error_line(run_cli(*args, "--all-tasks", "--out", stranger), "not a vlmprune export")
     outside = run_cli(
         *args, "--all-tasks", "--out", root / "a", "--manifest", root / "b" / "m.json"
     )
-    _one_error_line(outside, "is not inside the manifest's folder")
+    one_error_line(outside, "is not inside the manifest's folder")
 
 
 def test_interrupted_export_leaves_the_previous_export_untouched(project, monkeypatch):
@@ -172,7 +165,7 @@ def test_a_variant_failing_parity_is_not_written_and_named(project, monkeypatch)
 
     monkeypatch.setattr(bundle, "check_decoder", worse_for_count_vqa)
     result = run_cli(*args, "--all-tasks", "--out", root / "out", "--json")
-    _one_error_line(
+    one_error_line(
         result,
         "1 variant(s) failed parity and were not written: count_vqa (prefill max |Δlogit| 5.00e-01 > 1e-03",
     )
@@ -197,7 +190,7 @@ def test_failing_default_variant_writes_nothing(project, monkeypatch):
         lambda vlm, d, e, p, c: ParityReport((1, 2), 1.0, 1.0, c, 6, 0),
     )
     result = run_cli(*args, "--all-tasks", "--out", root / "out")
-    _one_error_line(result, "the default variant 'generic' failed parity")
+    one_error_line(result, "the default variant 'generic' failed parity")
     assert not (root / "out").exists() and _leftovers(root) == []
 
 
@@ -209,7 +202,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(project, monkeypatch):
 
     monkeypatch.setattr(bundle.SharedWeightsWriter, "_store", no_space)
     result = run_cli(*args, "--task", "generic", "--out", root / "out")
-    _one_error_line(result, "writing the export failed ([Errno 28] No space left on device)")
+    one_error_line(result, "writing the export failed ([Errno 28] No space left on device)")
     assert not (root / "out").exists() and _leftovers(root) == []
 
 
