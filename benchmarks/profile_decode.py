@@ -16,7 +16,7 @@ the ideal is only 1.043). Prefill calls are interleaved the same way, fewer of t
     python benchmarks/profile_decode.py --manifest M --threads 1   # steadier on a busy machine
 
 `--provider cuda` runs it with CUDAExecutionProvider (refused if CUDA is not in use);
-written for the GPU machine, not run yet.
+results on an H100 in docs/performance.md.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ packed copy of the weights per variant: ~2 GB each at realistic size).
     python benchmarks/profile_memory.py --manifest /tmp/vlmprune-realistic/export/manifest.json
 
 `--provider cuda` adds the GPU memory the process holds (nvidia-smi; onnxruntime's CUDA
-arena keeps its peak); written for the GPU machine, not run yet.
+arena keeps its peak); results on an H100 in docs/performance.md.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ load from a cold disk is not measured (it needs dropping the page cache, root on
 
     python benchmarks/profile_switch.py --manifest /tmp/vlmprune-realistic/export/manifest.json
 
-`--provider cuda` runs it with CUDAExecutionProvider (written for the GPU machine, not run
-yet; a CUDA session that falls back to the CPU shows in the first line of the report).
+`--provider cuda` runs it with CUDAExecutionProvider (results on an H100 in
+docs/performance.md; a CUDA session that falls back to the CPU shows in the first line of the report).
 """
 
 from __future__ import annotations

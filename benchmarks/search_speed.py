@@ -5,17 +5,28 @@ tower and embeddings recomputed, nothing cached or shared). Ours: one evaluation
 by all objectives, inputs prepared once per dataset. Both must choose identical sets.
 
     python benchmarks/search_speed.py --model demo --limit 100 --max-remove 4 --beam-width 4
+
+`--workers N` gives each side its own pool of N evaluation processes (see docs/search.md), so
+the speed-up measures sharing alone, not parallelism: naive evaluates the candidates of one
+search step in parallel, still from scratch, and keeps nothing once that step is ranked.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
 
+import numpy as np
+
+from vlmprune.export import eval_pool
 from vlmprune.export.cache import EvalCache
+from vlmprune.export.errors import VlmpruneError
+from vlmprune.export.eval_pool import EvalPool
 from vlmprune.export.evaluate import Evaluator
+from vlmprune.export.metrics import score_examples
 from vlmprune.export.models.loading import load_vlm
 from vlmprune.export.scoring import ScoreSource
 from vlmprune.export.search import GenericObjective, beam_search, dataset_loss, generic_loss
@@ -23,16 +34,80 @@ from vlmprune.export.tasks.base import Split, all_datasets
 
 
 class NaiveSource(ScoreSource):
-    """Recomputes everything for every request: a fresh Evaluator, no memo, no cache."""
+    """Recomputes everything for every request: a fresh Evaluator, no memo, no cache.
+
+    With a pool, `prefetch` evaluates exactly the pairs of one search step in parallel, from
+    scratch (see naive_pool), into a memo that only the losses of that step read: the next
+    prefetch clears it, so nothing is shared across steps or objectives.
+    """
+
+    def __init__(self, *args, pool: EvalPool | None = None, strict: bool = True, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)  # no pool here: requests not prefetched stay serial
+        self.step_pool = pool
+        self.strict = strict
+        self.passes = 0
+        self._step: dict = {}  # (dataset, removed) -> per-example scores of this step only
+        if pool is not None and pool.model_hash != self.model_hash:
+            raise VlmpruneError("the naive evaluation workers loaded a different model")
 
     def per_example(self, dataset, removed=()):  # noqa: ANN001, ANN201
+        pair = (dataset, tuple(sorted(removed)))
+        if pair in self._step:
+            return self._step[pair]
         self.evaluator = Evaluator(
             self.evaluator.vlm, self.evaluator.device, self.evaluator.batch_size
         )
         self._memory.clear()
         values = super().per_example(dataset, removed)
-        self.passes = getattr(self, "passes", 0) + self.evaluator.forward_passes
+        self.passes += self.evaluator.forward_passes
         return values
+
+    def prefetch(self, pairs):  # noqa: ANN001, ANN201
+        """Serial: nothing is evaluated ahead, every request computes its own.
+
+        With a pool: exactly these pairs, in parallel, replacing the previous step's memo.
+        """
+        self._step.clear()
+        if self.step_pool is None:
+            return
+        requested = list(dict.fromkeys((d, tuple(sorted(r))) for d, r in pairs))
+        if self.strict:
+            # Serial naive scores the unpruned baseline again inside every candidate's loss
+            # (nothing shared): do the same, one baseline job per candidate of its dataset.
+            candidates = [d for d, r in requested if r]
+            requested = [p for p in requested if p[1]] + [(d, ()) for d in candidates]
+        jobs = [(d, self.split.value, self.limit, r) for d, r in requested]
+        for (dataset, _, _, removed), predictions in self.step_pool.run(jobs):
+            ds = self.datasets[dataset]
+            # Answers only (drafts are not painted): the parent prepares no inputs.
+            references = [tuple(d.answers) for d in ds.drafts(self.split, self.limit)]
+            scores = score_examples(ds.metric, predictions, references)
+            self._step[(dataset, removed)] = np.asarray([float(x) for x in scores], np.float64)
+            self.computed += 1
+
+
+class FreshEvaluator(Evaluator):
+    """Prepares its inputs again for every job: the vision tower and embeddings run each time."""
+
+    def prepare(self, dataset, split, limit=None):  # noqa: ANN001, ANN201
+        self._prepared.clear()
+        return super().prepare(dataset, split, limit)
+
+
+def _serve_from_scratch(*args) -> None:  # noqa: ANN002
+    # Runs in a spawned worker of naive's pool only: its evaluator keeps no inputs between jobs.
+    eval_pool.Evaluator = FreshEvaluator
+    eval_pool._serve(*args)  # noqa: SLF001
+
+
+def naive_pool(args, datasets) -> EvalPool:  # noqa: ANN001
+    """An EvalPool like ours, except that its workers prepare every job's inputs from scratch."""
+    serve = eval_pool._serve  # noqa: SLF001
+    eval_pool._serve = _serve_from_scratch  # noqa: SLF001  (only while the workers start)
+    try:
+        return EvalPool(args.model, datasets, args.device, args.workers, args.batch_size)
+    finally:
+        eval_pool._serve = serve  # noqa: SLF001
 
 
 def search_all(source, names, args):  # noqa: ANN001, ANN201
@@ -60,45 +135,71 @@ def main() -> None:
     parser.add_argument("--objective", default="mean")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Evaluation processes for each side, a pool each (1: in-process, serial).",
+    )
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument(
+        "--naive-baseline",
+        choices=["per-candidate", "per-step"],
+        default="per-candidate",
+        help="With a pool: naive scores the unpruned baseline for every candidate (as serial "
+        "naive does) or once per search step.",
+    )
     args = parser.parse_args()
     vlm = load_vlm(args.model, args.device)
     datasets = all_datasets()
     names = [d.name for d in datasets]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        ours = ScoreSource(
-            Evaluator(vlm, args.device, args.batch_size),
-            EvalCache(tmp),
-            datasets,
-            Split.CALIB,
-            args.limit,
+        t0 = time.perf_counter()  # worker start-up counts towards ours
+        pool = (
+            EvalPool(args.model, datasets, args.device, args.workers, args.batch_size)
+            if args.workers > 1
+            else None
         )
-        ours_sets = search_all(ours, names, args)
+        with pool or contextlib.nullcontext():
+            ours = ScoreSource(
+                Evaluator(vlm, args.device, args.batch_size),
+                EvalCache(tmp),
+                datasets,
+                Split.CALIB,
+                args.limit,
+                pool,
+            )
+            ours_sets = search_all(ours, names, args)
         results["ours"] = {
             "seconds": time.perf_counter() - t0,
             "evaluations": ours.computed,
-            "forward_passes": ours.evaluator.forward_passes,
+            "forward_passes": ours.evaluator.forward_passes + (pool.forward_passes if pool else 0),
         }
     if not args.skip_naive:
-        t0 = time.perf_counter()
-        naive = NaiveSource(
-            Evaluator(vlm, args.device, args.batch_size),
-            EvalCache(enabled=False),
-            datasets,
-            Split.CALIB,
-            args.limit,
-        )
-        naive_sets = search_all(naive, names, args)
+        t0 = time.perf_counter()  # worker start-up counts towards naive too
+        pool = naive_pool(args, datasets) if args.workers > 1 else None
+        with pool or contextlib.nullcontext():
+            naive = NaiveSource(
+                Evaluator(vlm, args.device, args.batch_size),
+                EvalCache(enabled=False),
+                datasets,
+                Split.CALIB,
+                args.limit,
+                pool=pool,
+                strict=args.naive_baseline == "per-candidate",
+            )
+            naive_sets = search_all(naive, names, args)
         results["naive"] = {
             "seconds": time.perf_counter() - t0,
             "evaluations": naive.computed,
-            "forward_passes": naive.passes,
+            "forward_passes": naive.passes + (pool.forward_passes if pool else 0),
         }
         results["speedup"] = results["naive"]["seconds"] / results["ours"]["seconds"]
         results["identical_sets"] = naive_sets == ours_sets
-    results["settings"] = vars(args)
+    results["settings"] = vars(args) | {
+        "workers": {"ours": args.workers, "naive": None if args.skip_naive else args.workers}
+    }
     results["sets"] = {k: [list(s) for s in v] for k, v in ours_sets.items()}
     print(json.dumps(results, indent=2))
 

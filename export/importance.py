@@ -26,7 +26,13 @@ class BlockDrop:
         return d
 
 
+def leave_one_out_pairs(dataset: str, num_blocks: int) -> list[tuple[str, tuple[int, ...]]]:
+    """The evaluations that leave-one-out and split-half stability read."""
+    return [(dataset, ()), *((dataset, (b,)) for b in range(num_blocks))]
+
+
 def leave_one_out(source: ScoreSource, dataset: str) -> tuple[float, list[BlockDrop]]:
+    source.prefetch(leave_one_out_pairs(dataset, source.num_blocks))
     base_examples = source.per_example(dataset, ())
     base = float(base_examples.mean())
     rows = []
@@ -47,6 +53,7 @@ def leave_one_out(source: ScoreSource, dataset: str) -> tuple[float, list[BlockD
 
 def split_half_stability(source: ScoreSource, dataset: str, seed: int = STABILITY_SEED) -> float:
     """Kendall τ-b between the leave-one-out drops measured on two random halves of the split."""
+    source.prefetch(leave_one_out_pairs(dataset, source.num_blocks))
     n = source.n(dataset)
     order = np.random.default_rng(seed).permutation(n)
     halves = (order[: n // 2], order[n // 2 :])

@@ -3,7 +3,8 @@
 An objective maps a removal set to a loss (a relative drop: lower is better). One beam
 search returns the best set for every k = 1..K; width 1 is greedy; `exhaustive` scores every
 set of size k (ground truth for small N·K). Ties are broken by the sorted block tuple, so
-results are deterministic.
+results are deterministic. Each step evaluates all of its candidates before ranking them,
+so a ScoreSource with a worker pool runs them in parallel.
 """
 
 from __future__ import annotations
@@ -41,22 +42,51 @@ class BestSet:
         }
 
 
-def dataset_loss(source: ScoreSource, dataset: str) -> Loss:
-    return lambda removed: source.relative_drop(dataset, removed)
+class SourceLoss:
+    """A loss read from a ScoreSource over some datasets.
+
+    It knows which evaluations it reads, so a search step can ask for all of its candidates
+    at once (in parallel when the source has a pool) before ranking them one by one.
+    """
+
+    def __init__(
+        self, source: ScoreSource, datasets: list[str], loss: Callable[[tuple[int, ...]], float]
+    ) -> None:
+        self.source = source
+        self.datasets = datasets
+        self._loss = loss
+
+    def __call__(self, removed: tuple[int, ...]) -> float:
+        return self._loss(removed)
+
+    def prefetch(self, candidates: list[tuple[int, ...]]) -> None:
+        # Relative drops also read the unpruned baseline ().
+        self.source.prefetch((d, c) for c in [(), *candidates] for d in self.datasets)
 
 
-def generic_loss(source: ScoreSource, datasets: list[str], objective: GenericObjective) -> Loss:
+def dataset_loss(source: ScoreSource, dataset: str) -> SourceLoss:
+    return SourceLoss(source, [dataset], lambda removed: source.relative_drop(dataset, removed))
+
+
+def generic_loss(
+    source: ScoreSource, datasets: list[str], objective: GenericObjective
+) -> SourceLoss:
     objective = GenericObjective(objective)
     if objective is GenericObjective.POOLED:
+        source.prefetch((d, ()) for d in datasets)  # the baselines, in parallel
         base = np.concatenate([source.per_example(d, ()) for d in datasets]).mean()
 
         def pooled(removed: tuple[int, ...]) -> float:
             score = np.concatenate([source.per_example(d, removed) for d in datasets]).mean()
             return float((base - score) / base) if base > 0 else 0.0
 
-        return pooled
+        return SourceLoss(source, datasets, pooled)
     reduce = np.mean if objective is GenericObjective.MEAN else np.max
-    return lambda removed: float(reduce([source.relative_drop(d, removed) for d in datasets]))
+    return SourceLoss(
+        source,
+        datasets,
+        lambda removed: float(reduce([source.relative_drop(d, removed) for d in datasets])),
+    )
 
 
 def check_search_args(num_blocks: int, max_remove: int, beam_width: int) -> None:
@@ -98,5 +128,9 @@ def exhaustive_search(loss: Loss, num_blocks: int, max_remove: int) -> list[Best
 
 
 def _rank(loss: Loss, candidates: Iterable[tuple[int, ...]]) -> list[tuple[tuple[int, ...], float]]:
-    scored = [(tuple(c), loss(tuple(c))) for c in candidates]
+    candidates = [tuple(c) for c in candidates]
+    prefetch = getattr(loss, "prefetch", None)  # plain callables (e.g. the tests') have none
+    if prefetch is not None:
+        prefetch(candidates)
+    scored = [(c, loss(c)) for c in candidates]
     return sorted(scored, key=lambda item: (item[1], item[0]))

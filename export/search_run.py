@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .importance import leave_one_out, split_half_stability
+from .importance import leave_one_out, leave_one_out_pairs, split_half_stability
 from .scores_files import GENERIC, new_scores_doc, write_scores
 from .scoring import ScoreSource
 from .search import (
@@ -54,6 +54,10 @@ def run_scores(
     source: ScoreSource, model: str, root: Path, progress: bool = True
 ) -> dict[str, dict]:
     """Leave-one-out drops and split-half stability for every dataset; writes the files."""
+    # Every dataset's evaluations at once, so a worker pool has work across datasets.
+    source.prefetch(
+        p for name in source.datasets for p in leave_one_out_pairs(name, source.num_blocks)
+    )
     docs = {}
     for name in _bar(list(source.datasets), "leave-one-out", progress):
         base, rows = leave_one_out(source, name)
@@ -94,6 +98,7 @@ def run_search(
         "max_remove": settings.max_remove,
         "generic_objective": settings.objective.value,
     }
+    test.prefetch(_test_pairs(names, found))
     for name in names:
         docs[name]["search"] = {
             **meta,
@@ -112,6 +117,15 @@ def run_search(
     docs[GENERIC] = generic
     write_scores(root, model, generic)
     return docs
+
+
+def _test_pairs(names: list[str], found: dict[str, list[BestSet]]) -> list[tuple[str, tuple]]:
+    """What the test-split rows read: each dataset unpruned, with its own and the generic sets."""
+    return [
+        (name, removed)
+        for name in names
+        for removed in [(), *(b.removed_blocks for b in (*found[name], *found[GENERIC]))]
+    ]
 
 
 def _best_row(calib: ScoreSource, test: ScoreSource, name: str, best: BestSet) -> dict:

@@ -3,7 +3,9 @@
 Examples are drawn on the fly from the train split by DataLoader workers (PIL rendering
 is the bottleneck, so use many workers); the loss is on answer tokens only. Checkpoints
 hold weights, optimizer and step, so a run cut into several device calls resumes where it
-stopped. See docs/demo-model.md for the recipe, the hardware and the wall time.
+stopped. Launched with torchrun, each process drives one GPU with its own data workers
+(data-parallel; the batch size is per process). See docs/demo-model.md for the recipe, the
+hardware and the wall time.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from ..runtime.preprocess import format_prompt, preprocess_image
 from .models.build import SIZES, build_llava, preprocess_spec, save_model_dir
 from .models.tokenizer import train_tokenizer
+from .parallel import Ranks
 from .tasks.base import Split, all_datasets
 
 IGNORE = -100  # label value that the loss skips (prompt, image and padding tokens)
@@ -63,7 +67,7 @@ def suite_texts(examples_per_dataset: int, seed: int) -> Iterator[str]:
 class SuiteStream(IterableDataset):
     """Endless (pixels, input_ids, labels) from the train split, mixed across datasets."""
 
-    def __init__(self, tokenizer_file: str, spec_dict: dict, mixture: dict[str, float], seed: int):
+    def __init__(self, tokenizer_file: str, spec_dict: dict, mixture: dict[str, float], seed: str):
         self.tokenizer_file = tokenizer_file
         self.spec_dict = spec_dict
         self.mixture = mixture
@@ -113,19 +117,22 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def train(cfg: TrainConfig, log=print) -> Path:  # noqa: ANN001
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    ranks = Ranks.from_env()
+    device = ranks.device()
+    log = ranks.main_only(log)
     torch.backends.cuda.matmul.allow_tf32 = True
     ckpt = Path(cfg.checkpoint)
     ckpt.mkdir(parents=True, exist_ok=True)
     size = SIZES[cfg.size]
     spec = preprocess_spec(size)
     tok_file = ckpt / "tokenizer.json"
-    if not tok_file.is_file():
+    if ranks.is_main and not tok_file.is_file():
         t0 = time.time()
         train_tokenizer(suite_texts(cfg.tokenizer_examples, cfg.seed), cfg.vocab_size).save(
             str(tok_file)
         )
         log(f"tokenizer trained in {time.time() - t0:.1f}s")
+    ranks.barrier()
     tokenizer = Tokenizer.from_file(str(tok_file))
     model = build_llava(size, tokenizer, seed=cfg.seed).to(device)
     optimizer = torch.optim.AdamW(
@@ -133,30 +140,33 @@ def train(cfg: TrainConfig, log=print) -> Path:  # noqa: ANN001
         lr=cfg.lr,
         betas=(0.9, 0.98),
         weight_decay=cfg.weight_decay,
-        fused=device == "cuda",
+        fused=device.type == "cuda",
     )
     step = _resume(model, optimizer, ckpt, device, log)
-    stream = SuiteStream(str(tok_file), spec.to_dict(), cfg.mixture, cfg.seed * 1000 + step)
+    trained = ranks.wrap(model)
+    seed = f"{cfg.seed}:{step}:{ranks.rank}"  # every process and every resume sees new examples
+    stream = SuiteStream(str(tok_file), spec.to_dict(), cfg.mixture, seed)
     pad_id = tokenizer.token_to_id(spec.pad_token)
     loader = DataLoader(
         stream,
         batch_size=cfg.batch_size,
         num_workers=cfg.workers,
         prefetch_factor=4 if cfg.workers else None,
-        collate_fn=lambda b: collate(b, pad_id),
-        pin_memory=device == "cuda",
+        collate_fn=partial(collate, pad_id=pad_id),
+        pin_memory=device.type == "cuda",
         persistent_workers=False,
     )
     start, last_log = time.time(), time.time()
     model.train()
     for batch in loader:
-        if step >= cfg.total_steps or _out_of_time(start, cfg):
+        # Every process must stop at the same step, or the others wait forever in all-reduce.
+        if step >= cfg.total_steps or ranks.any(_out_of_time(start, cfg)):
             break
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            loss = model(**batch).loss
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = trained(**batch).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -165,14 +175,20 @@ def train(cfg: TrainConfig, log=print) -> Path:  # noqa: ANN001
         if step % 100 == 0:
             rate = 100 / (time.time() - last_log)
             last_log = time.time()
-            log(f"step {step} loss {loss.item():.4f} lr {lr_at(step, cfg):.2e} {rate:.1f} steps/s")
-        if step % cfg.checkpoint_every == 0:
+            samples = rate * cfg.batch_size * ranks.world
+            log(
+                f"step {step} loss {loss.item():.4f} lr {lr_at(step, cfg):.2e} "
+                f"{rate:.1f} steps/s {samples:.0f} samples/s"
+            )
+        if ranks.is_main and step % cfg.checkpoint_every == 0:
             _save(model, optimizer, step, ckpt, tokenizer, spec, cfg)
-        if cfg.eval_every and step % cfg.eval_every == 0:
+        if ranks.is_main and cfg.eval_every and step % cfg.eval_every == 0:
             quick_eval(model, tokenizer, spec, cfg.eval_examples, log)
             model.train()
-    _save(model, optimizer, step, ckpt, tokenizer, spec, cfg)
+    if ranks.is_main:
+        _save(model, optimizer, step, ckpt, tokenizer, spec, cfg)
     log(f"stopped at step {step} after {(time.time() - start) / 60:.1f} min")
+    ranks.close()
     return Path(cfg.out)
 
 
@@ -180,10 +196,10 @@ def _out_of_time(start: float, cfg: TrainConfig) -> bool:
     return cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
 
 
-def _resume(model, optimizer, ckpt: Path, device: str, log) -> int:  # noqa: ANN001
+def _resume(model, optimizer, ckpt: Path, device: torch.device, log) -> int:  # noqa: ANN001
     state_file = ckpt / "state.json"
     if (ckpt / "weights.safetensors").is_file():
-        model.load_state_dict(load_file(str(ckpt / "weights.safetensors"), device=device))
+        model.load_state_dict(load_file(str(ckpt / "weights.safetensors"), device=str(device)))
         step = json.loads(state_file.read_text())["step"] if state_file.is_file() else 0
         if (ckpt / "optimizer.pt").is_file():
             optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device))

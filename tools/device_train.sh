@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run one slice of demo training on the lent GPU machine (see docs/demo-model.md).
 # Resumes from /tmp/vlmckpt on a warm machine, else from the carried .devtmp/model folder.
-# Usage (device run): bash tools/device_train.sh MINUTES
+# One process per GPU (torchrun); data workers share the CPU cores between them.
+# Usage (device run): [TOTAL_STEPS=N BATCH=B LR=X] bash tools/device_train.sh MINUTES
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 minutes=${1:-9}
@@ -9,6 +10,10 @@ mkdir -p /tmp/pp/vlmprune && ln -sfn "$PWD/export" /tmp/pp/vlmprune/export && ln
 export PYTHONPATH=/tmp/pp
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 benchmarks/render_fingerprint.py
+if [ -n "${RESUME_REQUIRED:-}" ] && [ ! -f /tmp/vlmckpt/weights.safetensors ] \
+  && [ ! -f .devtmp/model/config.json ]; then
+  echo "RESUME_REQUIRED set but no checkpoint here (machine went cold?)"; exit 3
+fi
 if [ ! -f /tmp/vlmckpt/weights.safetensors ] && [ -f .devtmp/model/config.json ]; then
   python3 - <<'PY'
 import json, pathlib, shutil, torch
@@ -24,8 +29,14 @@ step = json.loads((src / "training.json").read_text())["step"]
 print("restored carried model at step", step)
 PY
 fi
-python3 -m vlmprune.export.cli train --out /tmp/vlmout --checkpoint /tmp/vlmckpt \
-  --max-minutes "$minutes" --total-steps "${TOTAL_STEPS:-14000}" 2>&1 | tee "$OUT/train.log" | grep -v Warning
+gpus=$(nvidia-smi -L | wc -l)
+workers=$(( $(nproc) / gpus - 2 ))
+echo "gpus $gpus, $workers data workers per GPU"
+python3 -m torch.distributed.run --standalone --nproc_per_node "$gpus" \
+  -m vlmprune.export.cli train --out /tmp/vlmout --checkpoint /tmp/vlmckpt \
+  --max-minutes "$minutes" --total-steps "${TOTAL_STEPS:-14000}" --workers "$workers" \
+  --batch-size "${BATCH:-256}" --lr "${LR:-1e-3}" --eval-every "${EVAL_EVERY:-1000}" \
+  2>&1 | grep --line-buffered -v -i warn | tee "$OUT/train.log"
 # Bring the model folder back: the weights in parts under the 16 MB per-file limit.
 tar czf "$OUT/small.tgz" -C /tmp/vlmout --exclude model.safetensors .
 split -b 15000000 -d /tmp/vlmout/model.safetensors "$OUT/weights.part_"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +18,11 @@ from .options import (
     resolve_datasets,
     resolve_device,
 )
+
+if TYPE_CHECKING:
+    from ..models.loading import LoadedVlm
+    from ..scoring import ScoreSource
+    from ..tasks.base import TaskDataset
 
 
 def _common(f):  # noqa: ANN001, ANN202
@@ -40,6 +48,14 @@ def _common(f):  # noqa: ANN001, ANN202
         ),
         click.option("--no-cache", is_flag=True, help="Do not read or write the evaluation cache."),
         click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Evaluation processes, each with its own copy of the model, spread round-robin "
+            "over the visible GPUs with --device cuda (1: evaluate in this process).",
+        ),
         device_option,
         datasets_option,
         model_option,
@@ -48,17 +64,41 @@ def _common(f):  # noqa: ANN001, ANN202
     return f
 
 
-def _sources(model_spec, datasets, device, batch_size, limit, cache_dir, no_cache, splits):  # noqa: ANN001, ANN202
-    from ..cache import EvalCache
-    from ..evaluate import Evaluator
+def _load(model_spec: str, datasets: str, device: str) -> tuple[LoadedVlm, list[TaskDataset]]:
     from ..models.loading import load_vlm
-    from ..scoring import ScoreSource
 
     selected = resolve_datasets(datasets)
-    vlm = load_vlm(model_spec, resolve_device(device))
+    return load_vlm(model_spec, resolve_device(device)), selected
+
+
+@contextmanager
+def _sources(
+    vlm: LoadedVlm,
+    model_spec: str,
+    selected: list[TaskDataset],
+    device: str,
+    batch_size: int,
+    workers: int,
+    limit: int | None,
+    cache_dir: str | None,
+    no_cache: bool,
+    splits: list[str],
+    progress: bool,
+) -> Iterator[list[ScoreSource]]:
+    """One ScoreSource per split, sharing one evaluator, cache and worker pool (if workers > 1)."""
+    from ..cache import EvalCache
+    from ..eval_pool import EvalPool
+    from ..evaluate import Evaluator
+    from ..scoring import ScoreSource
+
     evaluator = Evaluator(vlm, device=device, batch_size=batch_size)
     cache = EvalCache(cache_dir, enabled=not no_cache)
-    return vlm, [ScoreSource(evaluator, cache, selected, split, limit) for split in splits]
+    pool = EvalPool(model_spec, selected, device, workers, batch_size) if workers > 1 else None
+    with pool or nullcontext():
+        yield [
+            ScoreSource(evaluator, cache, selected, split, limit, pool, progress)
+            for split in splits
+        ]
 
 
 @click.command("scores")
@@ -70,6 +110,7 @@ def scores_command(
     datasets: str,
     device: str,
     batch_size: int,
+    workers: int,
     limit: int | None,
     cache_dir: str | None,
     no_cache: bool,
@@ -89,10 +130,21 @@ def scores_command(
     """
     from ..search_run import run_scores
 
-    vlm, (source,) = _sources(
-        model_spec, datasets, device, batch_size, limit, cache_dir, no_cache, [split]
-    )
-    docs = run_scores(source, vlm.name, Path(scores_dir), progress=not as_json)
+    vlm, selected = _load(model_spec, datasets, device)
+    with _sources(
+        vlm,
+        model_spec,
+        selected,
+        device,
+        batch_size,
+        workers,
+        limit,
+        cache_dir,
+        no_cache,
+        [split],
+        progress=not as_json,
+    ) as (source,):
+        docs = run_scores(source, vlm.name, Path(scores_dir), progress=not as_json)
     if as_json:
         click.echo(json.dumps(docs, indent=2))
         return
@@ -128,6 +180,7 @@ def search_command(
     datasets: str,
     device: str,
     batch_size: int,
+    workers: int,
     limit: int | None,
     cache_dir: str | None,
     no_cache: bool,
@@ -160,19 +213,32 @@ def search_command(
         raise UnknownNameError(
             f"Unknown objective '{objective}'. Available: {', '.join(o.value for o in GenericObjective)}"
         ) from None
-    vlm, (calib, test) = _sources(
-        model_spec, datasets, device, batch_size, limit, cache_dir, no_cache, ["calib", "test"]
-    )
-    check_search_args(vlm.num_blocks, max_remove, beam_width)
+    vlm, selected = _load(model_spec, datasets, device)
+    check_search_args(vlm.num_blocks, max_remove, beam_width)  # before any worker starts
     settings = SearchSettings(max_remove, beam_width, goal, exhaustive, limit)
-    docs = run_search(calib, test, vlm.name, Path(scores_dir), settings, progress=not as_json)
+    with _sources(
+        vlm,
+        model_spec,
+        selected,
+        device,
+        batch_size,
+        workers,
+        limit,
+        cache_dir,
+        no_cache,
+        ["calib", "test"],
+        progress=not as_json,
+    ) as (calib, test):
+        docs = run_search(calib, test, vlm.name, Path(scores_dir), settings, progress=not as_json)
+        # Shared by both splits: the parent's evaluator, and the workers' when there are any.
+        passes = calib.evaluator.forward_passes + (calib.pool.forward_passes if calib.pool else 0)
     summary = {
         name: [b["removed_blocks"] for b in doc["search"]["best"]] for name, doc in docs.items()
     }
     stats = {
         "computed": calib.computed + test.computed,
         "cache_hits": calib.cache.hits,
-        "forward_passes": calib.evaluator.forward_passes,
+        "forward_passes": passes,
     }
     if as_json:
         click.echo(json.dumps({"best": summary, "stats": stats}, indent=2))

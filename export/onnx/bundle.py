@@ -199,7 +199,8 @@ def build(
         shared_diff = parity_set.attach_shared(session_from_proto(vision), embed_session)
         if not shared_diff <= settings.parity.atol:
             raise ExportError(
-                f"vision_encoder + embed_tokens differ from PyTorch by {shared_diff:.2e} > "
+                f"vision_encoder + embed_tokens differ from PyTorch by {shared_diff:.2e} "
+                f"(relative to the largest |embedding|) > "
                 f"{settings.parity.atol:.0e}; nothing was written"
             )
         writer.add_graph(graphs.compact_value_names(vision), VISION_FILE)

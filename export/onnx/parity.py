@@ -182,8 +182,14 @@ class ParitySet:
         return cls(vlm, batches)
 
     def attach_shared(self, vision: ort.InferenceSession, embed: ort.InferenceSession) -> float:
-        """Compute the ONNX-side embeddings; return their max |difference| from PyTorch's."""
-        worst = 0.0
+        """Compute the ONNX-side embeddings; return their max |difference| from PyTorch's,
+        relative to the largest |embedding| (at least 1).
+
+        Relative because a trained projector's image features reach ~1e2, where fp32 rounding
+        alone differs by ~1e-3 in absolute terms; the decoder logits and the greedy answers
+        (checked from these embeddings onward) stay in absolute terms.
+        """
+        worst, scale = 0.0, 1.0
         image_token_id = self.vlm.model.config.image_token_id
         for batch in self.batches:
             features = vision.run(None, {"pixel_values": batch.pixels})[0]
@@ -191,8 +197,10 @@ class ParitySet:
             batch.onnx_embeds = merge_image_features(
                 tokens, batch.input_ids, features, image_token_id
             )
-            worst = max(worst, _max_diff(batch.onnx_embeds, batch.torch_embeds.numpy(), batch.mask))
-        return worst
+            reference = batch.torch_embeds.numpy()
+            worst = max(worst, _max_diff(batch.onnx_embeds, reference, batch.mask))
+            scale = max(scale, float(np.abs(reference[batch.mask.astype(bool)]).max(initial=0)))
+        return worst / scale
 
 
 def _batch(vlm: LoadedVlm, rows: list[tuple[str, object, int]]) -> ParityBatch:
