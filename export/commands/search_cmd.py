@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +27,29 @@ if TYPE_CHECKING:
     from ..tasks.base import TaskDataset
 
 
+@dataclass(frozen=True)
+class EvalOptions:
+    """The options `scores` and `search` share: what to evaluate, where, and the cache."""
+
+    model_spec: str
+    datasets: str
+    device: str
+    batch_size: int
+    workers: int
+    limit: int | None
+    cache_dir: str | None
+    no_cache: bool
+    scores_dir: str
+
+
 def _common(f):  # noqa: ANN001, ANN202
+    """Add the shared options; the command receives them packed as its first argument."""
+    names = [field.name for field in fields(EvalOptions)]
+
+    @functools.wraps(f)
+    def command(**kwargs: object) -> None:
+        return f(EvalOptions(**{name: kwargs.pop(name) for name in names}), **kwargs)
+
     for option in (
         click.option(
             "--scores-dir",
@@ -60,28 +84,22 @@ def _common(f):  # noqa: ANN001, ANN202
         datasets_option,
         model_option,
     ):
-        f = option(f)
-    return f
+        command = option(command)
+    return command
 
 
-def _load(model_spec: str, datasets: str, device: str) -> tuple[LoadedVlm, list[TaskDataset]]:
+def _load(opts: EvalOptions) -> tuple[LoadedVlm, list[TaskDataset]]:
     from ..models.loading import load_vlm
 
-    selected = resolve_datasets(datasets)
-    return load_vlm(model_spec, resolve_device(device)), selected
+    selected = resolve_datasets(opts.datasets)
+    return load_vlm(opts.model_spec, resolve_device(opts.device)), selected
 
 
 @contextmanager
 def _sources(
+    opts: EvalOptions,
     vlm: LoadedVlm,
-    model_spec: str,
     selected: list[TaskDataset],
-    device: str,
-    batch_size: int,
-    workers: int,
-    limit: int | None,
-    cache_dir: str | None,
-    no_cache: bool,
     splits: list[str],
     progress: bool,
 ) -> Iterator[list[ScoreSource]]:
@@ -91,12 +109,16 @@ def _sources(
     from ..evaluate import Evaluator
     from ..scoring import ScoreSource
 
-    evaluator = Evaluator(vlm, device=device, batch_size=batch_size)
-    cache = EvalCache(cache_dir, enabled=not no_cache)
-    pool = EvalPool(model_spec, selected, device, workers, batch_size) if workers > 1 else None
+    evaluator = Evaluator(vlm, device=opts.device, batch_size=opts.batch_size)
+    cache = EvalCache(opts.cache_dir, enabled=not opts.no_cache)
+    pool = (
+        EvalPool(opts.model_spec, selected, opts.device, opts.workers, opts.batch_size)
+        if opts.workers > 1
+        else None
+    )
     with pool or nullcontext():
         yield [
-            ScoreSource(evaluator, cache, selected, split, limit, pool, progress)
+            ScoreSource(evaluator, cache, selected, split, opts.limit, pool, progress)
             for split in splits
         ]
 
@@ -105,19 +127,7 @@ def _sources(
 @_common
 @click.option("--split", type=click.Choice(["calib", "test"]), default="calib", show_default=True)
 @json_option
-def scores_command(
-    model_spec: str,
-    datasets: str,
-    device: str,
-    batch_size: int,
-    workers: int,
-    limit: int | None,
-    cache_dir: str | None,
-    no_cache: bool,
-    scores_dir: str,
-    split: str,
-    as_json: bool,
-) -> None:
+def scores_command(opts: EvalOptions, split: str, as_json: bool) -> None:
     """Leave-one-out importance of every decoder block for every dataset.
 
     Drops are in metric points and relative to the unpruned score, with 95% paired bootstrap
@@ -130,21 +140,9 @@ def scores_command(
     """
     from ..search_run import run_scores
 
-    vlm, selected = _load(model_spec, datasets, device)
-    with _sources(
-        vlm,
-        model_spec,
-        selected,
-        device,
-        batch_size,
-        workers,
-        limit,
-        cache_dir,
-        no_cache,
-        [split],
-        progress=not as_json,
-    ) as (source,):
-        docs = run_scores(source, vlm.name, Path(scores_dir), progress=not as_json)
+    vlm, selected = _load(opts)
+    with _sources(opts, vlm, selected, [split], progress=not as_json) as (source,):
+        docs = run_scores(source, vlm.name, Path(opts.scores_dir), progress=not as_json)
     if as_json:
         click.echo(json.dumps(docs, indent=2))
         return
@@ -156,7 +154,7 @@ def scores_command(
             f"{name:<16} base {doc['base_score']:.3f}  least important: block {best['block']} "
             f"({best['relative_drop']:+.2%})  most important: block {worst['block']} ({worst['relative_drop']:+.2%})"
         )
-    click.echo(f"wrote {len(docs)} files under {Path(scores_dir) / vlm.name}")
+    click.echo(f"wrote {len(docs)} files under {Path(opts.scores_dir) / vlm.name}")
 
 
 @click.command("search")
@@ -176,15 +174,7 @@ def scores_command(
 )
 @json_option
 def search_command(
-    model_spec: str,
-    datasets: str,
-    device: str,
-    batch_size: int,
-    workers: int,
-    limit: int | None,
-    cache_dir: str | None,
-    no_cache: bool,
-    scores_dir: str,
+    opts: EvalOptions,
     beam_width: int,
     max_remove: int,
     objective: str,
@@ -213,23 +203,13 @@ def search_command(
         raise UnknownNameError(
             f"Unknown objective '{objective}'. Available: {', '.join(o.value for o in GenericObjective)}"
         ) from None
-    vlm, selected = _load(model_spec, datasets, device)
+    vlm, selected = _load(opts)
     check_search_args(vlm.num_blocks, max_remove, beam_width)  # before any worker starts
-    settings = SearchSettings(max_remove, beam_width, goal, exhaustive, limit)
-    with _sources(
-        vlm,
-        model_spec,
-        selected,
-        device,
-        batch_size,
-        workers,
-        limit,
-        cache_dir,
-        no_cache,
-        ["calib", "test"],
-        progress=not as_json,
-    ) as (calib, test):
-        docs = run_search(calib, test, vlm.name, Path(scores_dir), settings, progress=not as_json)
+    settings = SearchSettings(max_remove, beam_width, goal, exhaustive, opts.limit)
+    sources = _sources(opts, vlm, selected, ["calib", "test"], progress=not as_json)
+    with sources as (calib, test):
+        root = Path(opts.scores_dir)
+        docs = run_search(calib, test, vlm.name, root, settings, progress=not as_json)
         # Shared by both splits: the parent's evaluator, and the workers' when there are any.
         passes = calib.evaluator.forward_passes + (calib.pool.forward_passes if calib.pool else 0)
     summary = {
