@@ -18,10 +18,10 @@ import contextlib
 import json
 import tempfile
 import time
+from collections import Counter
 
 import numpy as np
 
-from vlmprune.export import eval_pool
 from vlmprune.export.cache import EvalCache
 from vlmprune.export.errors import VlmpruneError
 from vlmprune.export.eval_pool import EvalPool
@@ -34,18 +34,17 @@ from vlmprune.export.tasks.base import Split, all_datasets
 
 
 class NaiveSource(ScoreSource):
-    """Recomputes everything for every request: a fresh Evaluator, no memo, no cache.
+    """Recomputes everything for every request: inputs prepared again, no memo, no cache.
 
     With a pool, `prefetch` evaluates exactly the pairs of one search step in parallel, from
-    scratch (see naive_pool), into a memo that only the losses of that step read: the next
-    prefetch clears it, so nothing is shared across steps or objectives.
+    scratch (a pool with keep_inputs=False), into a memo that only the losses of that step
+    read: the next prefetch clears it, so nothing is shared across steps or objectives.
     """
 
     def __init__(self, *args, pool: EvalPool | None = None, strict: bool = True, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)  # no pool here: requests not prefetched stay serial
         self.step_pool = pool
         self.strict = strict
-        self.passes = 0
         self._step: dict = {}  # (dataset, removed) -> per-example scores of this step only
         if pool is not None and pool.model_hash != self.model_hash:
             raise VlmpruneError("the naive evaluation workers loaded a different model")
@@ -54,13 +53,9 @@ class NaiveSource(ScoreSource):
         pair = (dataset, tuple(sorted(removed)))
         if pair in self._step:
             return self._step[pair]
-        self.evaluator = Evaluator(
-            self.evaluator.vlm, self.evaluator.device, self.evaluator.batch_size
-        )
+        self.evaluator.forget_inputs()
         self._memory.clear()
-        values = super().per_example(dataset, removed)
-        self.passes += self.evaluator.forward_passes
-        return values
+        return super().per_example(dataset, removed)
 
     def prefetch(self, pairs):  # noqa: ANN001, ANN201
         """Serial: nothing is evaluated ahead, every request computes its own.
@@ -71,12 +66,22 @@ class NaiveSource(ScoreSource):
         if self.step_pool is None:
             return
         requested = list(dict.fromkeys((d, tuple(sorted(r))) for d, r in pairs))
-        if self.strict:
-            # Serial naive scores the unpruned baseline again inside every candidate's loss
-            # (nothing shared): do the same, one baseline job per candidate of its dataset.
-            candidates = [d for d, r in requested if r]
-            requested = [p for p in requested if p[1]] + [(d, ()) for d in candidates]
-        jobs = [(d, self.split.value, self.limit, r) for d, r in requested]
+        if not self.strict:
+            self._run_step(requested)
+            return
+        # Serial naive scores the unpruned baseline again inside every candidate's loss, and
+        # evaluates the candidate only when that baseline is above zero (relative_drop):
+        # the same work here, the baselines first.
+        candidates = [(d, r) for d, r in requested if r]
+        self._run_step(dict.fromkeys((d, ()) for d, _ in candidates))
+        per_dataset = Counter(d for d, _ in candidates)
+        repeats = [(d, ()) for d, count in per_dataset.items() for _ in range(count - 1)]
+        scored = [(d, r) for d, r in candidates if self._step[(d, ())].mean() > 0]
+        self._run_step([*scored, *repeats])
+
+    def _run_step(self, pairs) -> None:  # noqa: ANN001
+        """Evaluate `pairs` (duplicates included: each one counts) into this step's memo."""
+        jobs = [(d, self.split.value, self.limit, r) for d, r in pairs]
         for (dataset, _, _, removed), predictions in self.step_pool.run(jobs):
             ds = self.datasets[dataset]
             # Answers only (drafts are not painted): the parent prepares no inputs.
@@ -84,30 +89,6 @@ class NaiveSource(ScoreSource):
             scores = score_examples(ds.metric, predictions, references)
             self._step[(dataset, removed)] = np.asarray([float(x) for x in scores], np.float64)
             self.computed += 1
-
-
-class FreshEvaluator(Evaluator):
-    """Prepares its inputs again for every job: the vision tower and embeddings run each time."""
-
-    def prepare(self, dataset, split, limit=None):  # noqa: ANN001, ANN201
-        self._prepared.clear()
-        return super().prepare(dataset, split, limit)
-
-
-def _serve_from_scratch(*args) -> None:  # noqa: ANN002
-    # Runs in a spawned worker of naive's pool only: its evaluator keeps no inputs between jobs.
-    eval_pool.Evaluator = FreshEvaluator
-    eval_pool._serve(*args)  # noqa: SLF001
-
-
-def naive_pool(args, datasets) -> EvalPool:  # noqa: ANN001
-    """An EvalPool like ours, except that its workers prepare every job's inputs from scratch."""
-    serve = eval_pool._serve  # noqa: SLF001
-    eval_pool._serve = _serve_from_scratch  # noqa: SLF001  (only while the workers start)
-    try:
-        return EvalPool(args.model, datasets, args.device, args.workers, args.batch_size)
-    finally:
-        eval_pool._serve = serve  # noqa: SLF001
 
 
 def search_all(source, names, args):  # noqa: ANN001, ANN201
@@ -178,7 +159,13 @@ def main() -> None:
         }
     if not args.skip_naive:
         t0 = time.perf_counter()  # worker start-up counts towards naive too
-        pool = naive_pool(args, datasets) if args.workers > 1 else None
+        pool = (  # like ours, except that its workers prepare every job's inputs from scratch
+            EvalPool(
+                args.model, datasets, args.device, args.workers, args.batch_size, keep_inputs=False
+            )
+            if args.workers > 1
+            else None
+        )
         with pool or contextlib.nullcontext():
             naive = NaiveSource(
                 Evaluator(vlm, args.device, args.batch_size),
@@ -193,7 +180,7 @@ def main() -> None:
         results["naive"] = {
             "seconds": time.perf_counter() - t0,
             "evaluations": naive.computed,
-            "forward_passes": naive.passes + (pool.forward_passes if pool else 0),
+            "forward_passes": naive.evaluator.forward_passes + (pool.forward_passes if pool else 0),
         }
         results["speedup"] = results["naive"]["seconds"] / results["ours"]["seconds"]
         results["identical_sets"] = naive_sets == ours_sets

@@ -36,6 +36,7 @@ class WorkerSpec:
     model_spec: str  # 'demo' or a model folder, as given to load_vlm
     batch_size: int
     datasets: dict[str, TaskDataset]
+    keep_inputs: bool = True  # False: prepare every job's inputs again (a from-scratch baseline)
 
 
 def worker_devices(device: str, workers: int) -> list[str]:
@@ -58,8 +59,9 @@ class EvalPool:
         device: str = "cpu",
         workers: int = 2,
         batch_size: int = 64,
+        keep_inputs: bool = True,
     ) -> None:
-        spec = WorkerSpec(model_spec, batch_size, {d.name: d for d in datasets})
+        spec = WorkerSpec(model_spec, batch_size, {d.name: d for d in datasets}, keep_inputs)
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
         self._tasks = ctx.Queue()
         self._results = ctx.Queue()
@@ -181,6 +183,8 @@ def _serve(index: int, spec: WorkerSpec, device: str, tasks: mp.Queue, results: 
     for job_index, (dataset, split, limit, removed) in _jobs(tasks):
         try:
             before = evaluator.forward_passes
+            if not spec.keep_inputs:
+                evaluator.forget_inputs()
             prepared = evaluator.prepare(spec.datasets[dataset], Split(split), limit)
             predictions = evaluator.predictions(prepared, removed)
             results.put(("done", job_index, (predictions, evaluator.forward_passes - before)))

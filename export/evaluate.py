@@ -75,6 +75,10 @@ class Evaluator:
         self._prepared: dict[tuple[str, str, int | None], PreparedSet] = {}
         self.forward_passes = 0  # decoder calls (prefill + decode steps), for benchmarks
 
+    def forget_inputs(self) -> None:
+        """Drop the prepared inputs: the next `prepare` renders and encodes them again."""
+        self._prepared.clear()
+
     def prepare(self, dataset: TaskDataset, split: Split, limit: int | None = None) -> PreparedSet:
         key = (dataset.name, Split(split).value, limit)
         if key not in self._prepared:

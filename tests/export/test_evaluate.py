@@ -35,3 +35,14 @@ def test_prepared_inputs_are_reused_across_removal_sets(tiny_vlm):
     evaluator.evaluate(dataset, Split.CALIB, (2,), limit=4)
     assert evaluator.prepare(dataset, Split.CALIB, 4) is first
     assert isinstance(first.batches[0][0], torch.Tensor)
+
+
+def test_forget_inputs_prepares_again_with_the_same_predictions(tiny_vlm):
+    evaluator = Evaluator(tiny_vlm, batch_size=4)
+    dataset = get_dataset("count_vqa")
+    first = evaluator.prepare(dataset, Split.CALIB, 4)
+    before = evaluator.predictions(first, (1,))
+    evaluator.forget_inputs()
+    again = evaluator.prepare(dataset, Split.CALIB, 4)
+    assert again is not first
+    assert evaluator.predictions(again, (1,)) == before
