@@ -5,6 +5,7 @@ import json
 import pytest
 from cli_helpers import one_error_line
 from click.testing import CliRunner
+from tiny_export import export_variants
 
 from vlmprune.export.cli import main
 from vlmprune.export.onnx.check import validate_manifest
@@ -16,8 +17,6 @@ NUM_BLOCKS = 4
 @pytest.fixture(scope="module")
 def tiny_export(tmp_path_factory, tiny_vlm):
     """full, one and two blocks removed, exported by the builder's pipeline."""
-    from vlmprune.export.onnx.bundle import ExportSettings
-    from vlmprune.export.onnx.pipeline import run_export
     from vlmprune.export.variants import VariantSpec, full_variant
 
     out = tmp_path_factory.mktemp("profile_export") / "tiny"
@@ -26,16 +25,7 @@ def tiny_export(tmp_path_factory, tiny_vlm):
         VariantSpec("blocks_0_3", "custom", None, (0, 3), None),
         full_variant(),
     ]
-    settings = ExportSettings(
-        out=out,
-        manifest=out / "manifest.json",
-        datasets=("shapes_vqa",),
-        parity_examples=2,
-        score_examples=2,
-        batch_size=2,
-        progress=False,
-    )
-    return run_export(tiny_vlm, specs, settings, log=lambda _: None).manifest
+    return export_variants(tiny_vlm, out, specs, ("shapes_vqa",), examples=2)
 
 
 @pytest.fixture

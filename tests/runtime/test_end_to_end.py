@@ -9,6 +9,7 @@ import json
 
 import pytest
 from test_no_torch import BLOCKED, run_blocked
+from tiny_export import export_variants
 
 from vlmprune.runtime import Reason, Request, Runtime
 
@@ -19,8 +20,6 @@ N_PER_DATASET = 6
 @pytest.fixture(scope="module")
 def tiny_export(tmp_path_factory, tiny_vlm):
     from vlmprune.export.detector_fit import DetectorFitConfig, fit_task_detector
-    from vlmprune.export.onnx.bundle import ExportSettings
-    from vlmprune.export.onnx.pipeline import run_export
     from vlmprune.export.variants import VariantSpec
 
     out = tmp_path_factory.mktemp("tiny_export") / "tiny"
@@ -29,18 +28,8 @@ def tiny_export(tmp_path_factory, tiny_vlm):
         VariantSpec("shapes_vqa", "shapes_vqa", "vqa", (2,), 0.01),
         VariantSpec("code_match", "code_match", "exact_match", (0, 3), 0.02),
     ]
-    settings = ExportSettings(
-        out=out,
-        manifest=out / "manifest.json",
-        datasets=DATASETS,
-        parity_examples=4,
-        score_examples=4,
-        batch_size=4,
-        progress=False,
-    )
     detector = fit_task_detector(DetectorFitConfig(prompts_per_dataset=200, steps=150))
-    summary = run_export(tiny_vlm, specs, settings, task_detector=detector, log=lambda _: None)
-    return summary.manifest
+    return export_variants(tiny_vlm, out, specs, DATASETS, examples=4, task_detector=detector)
 
 
 @pytest.fixture(scope="module")
