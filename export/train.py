@@ -12,26 +12,25 @@ from __future__ import annotations
 
 import json
 import math
-import random
+import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader
 
-from ..runtime.preprocess import format_prompt, preprocess_image
+from .errors import ModelLoadError
 from .models.build import SIZES, build_llava, preprocess_spec, save_model_dir
 from .models.tokenizer import train_tokenizer
 from .parallel import Ranks
 from .tasks.base import Split, all_datasets
+from .train_data import SuiteStream, collate, normalize_pixels, suite_texts
+from .train_forward import LlavaLoss, image_offset
 
-IGNORE = -100  # label value that the loss skips (prompt, image and padding tokens)
 STOP_CHECK_EVERY = 20  # steps between checks of --max-minutes (a few seconds at most)
 
 
@@ -56,57 +55,10 @@ class TrainConfig:
     vocab_size: int = 1024
     # Sampling weight per dataset name; reading tasks learn slowest, so they get more.
     mixture: dict[str, float] = field(default_factory=dict)
-
-
-def suite_texts(examples_per_dataset: int, seed: int) -> Iterator[str]:
-    for dataset in all_datasets():
-        for example in dataset.examples(Split.TRAIN, examples_per_dataset, seed=seed):
-            yield example.prompt
-            yield from example.answers
-
-
-class SuiteStream(IterableDataset):
-    """Endless (pixels, input_ids, labels) from the train split, mixed across datasets."""
-
-    def __init__(self, tokenizer_file: str, spec_dict: dict, mixture: dict[str, float], seed: str):
-        self.tokenizer_file = tokenizer_file
-        self.spec_dict = spec_dict
-        self.mixture = mixture
-        self.seed = seed
-
-    def __iter__(self) -> Iterator[tuple[np.ndarray, list[int], list[int]]]:
-        from ..runtime.preprocess import PreprocessSpec
-
-        info = get_worker_info()
-        worker = info.id if info else 0
-        tokenizer = Tokenizer.from_file(self.tokenizer_file)
-        spec = PreprocessSpec.from_dict(self.spec_dict)
-        eos = tokenizer.token_to_id(spec.eos_token)
-        datasets = all_datasets()
-        weights = [self.mixture.get(d.name, 1.0) for d in datasets]
-        rng = random.Random(f"{self.seed}:{worker}")
-        streams = [d.examples(Split.TRAIN, seed=rng.randrange(1 << 30)) for d in datasets]
-        while True:
-            example = next(rng.choices(streams, weights)[0])
-            answer = rng.choice(example.answers)
-            prompt_ids = tokenizer.encode(format_prompt(example.prompt, spec)).ids
-            answer_ids = tokenizer.encode(" " + answer).ids + [eos]
-            ids = prompt_ids + answer_ids
-            labels = [IGNORE] * len(prompt_ids) + answer_ids
-            yield preprocess_image(example.image, spec), ids, labels
-
-
-def collate(batch: list, pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(ids) for _, ids, _ in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, (_, seq, lab) in enumerate(batch):
-        ids[row, : len(seq)] = torch.tensor(seq)
-        labels[row, : len(lab)] = torch.tensor(lab)
-        mask[row, : len(seq)] = 1
-    pixels = torch.from_numpy(np.stack([p for p, _, _ in batch]))
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask, "pixel_values": pixels}
+    compile: bool = False  # torch.compile the loss: far fewer kernel launches per step
+    # Start from this model folder's weights (same size and tokenizer) with a fresh optimizer
+    # and schedule; ignored once the checkpoint folder holds a run.
+    init_from: str | None = None
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -127,6 +79,12 @@ def train(cfg: TrainConfig, log=print) -> Path:  # noqa: ANN001
     size = SIZES[cfg.size]
     spec = preprocess_spec(size)
     tok_file = ckpt / "tokenizer.json"
+    fresh = not (ckpt / "weights.safetensors").is_file()
+    if ranks.is_main and fresh and cfg.init_from and not tok_file.is_file():
+        source_tokenizer = Path(cfg.init_from) / "tokenizer.json"
+        if not source_tokenizer.is_file():
+            raise ModelLoadError(f"--init-from {cfg.init_from}: no tokenizer.json there")
+        shutil.copy(source_tokenizer, tok_file)
     if ranks.is_main and not tok_file.is_file():
         t0 = time.time()
         train_tokenizer(suite_texts(cfg.tokenizer_examples, cfg.seed), cfg.vocab_size).save(
@@ -143,11 +101,19 @@ def train(cfg: TrainConfig, log=print) -> Path:  # noqa: ANN001
         weight_decay=cfg.weight_decay,
         fused=device.type == "cuda",
     )
-    step = _resume(model, optimizer, ckpt, device, log)
-    trained = ranks.wrap(model)
+    if fresh and cfg.init_from:
+        _init_weights(model, Path(cfg.init_from), log)
+    step, optimizer_restored = _resume(model, optimizer, ckpt, device, log)
+    # Resumed weights without optimizer state (moved to a fresh machine): Adam's moments
+    # restart at zero and its first updates are as large as the LR, so ramp the LR up again.
+    rewarm_from = None if optimizer_restored or step == 0 else step
+    trained = ranks.wrap(LlavaLoss(model))
+    if cfg.compile:
+        trained = torch.compile(trained)
     seed = f"{cfg.seed}:{step}:{ranks.rank}"  # every process and every resume sees new examples
     stream = SuiteStream(str(tok_file), spec.to_dict(), cfg.mixture, seed)
     pad_id = tokenizer.token_to_id(spec.pad_token)
+    image_id = tokenizer.token_to_id(spec.image_token)
     loader = DataLoader(
         stream,
         batch_size=cfg.batch_size,
@@ -168,10 +134,12 @@ def train(cfg: TrainConfig, log=print) -> Path:  # noqa: ANN001
         if step % STOP_CHECK_EVERY == 0 and ranks.any(_out_of_time(start, cfg)):
             break
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = lr_at(step, cfg) * _rewarm(step, rewarm_from, cfg)
+        offset = image_offset(batch["input_ids"], image_id, spec.num_image_tokens)  # on the host
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        pixels = normalize_pixels(batch["pixels"], spec)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = trained(**batch).loss
+            loss = trained(batch["input_ids"], pixels, batch["labels"], offset)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -201,7 +169,28 @@ def _out_of_time(start: float, cfg: TrainConfig) -> bool:
     return cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
 
 
-def _resume(model, optimizer, ckpt: Path, device: torch.device, log) -> int:  # noqa: ANN001
+def _init_weights(model, source: Path, log) -> None:  # noqa: ANN001
+    from transformers import LlavaForConditionalGeneration
+
+    try:
+        source_model = LlavaForConditionalGeneration.from_pretrained(source, dtype=torch.float32)
+        model.load_state_dict(source_model.state_dict())
+    except (OSError, ValueError, RuntimeError) as error:
+        # A size mismatch lists every tensor under a heading line; name the first one only.
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = (lines[1] if len(lines) > 1 else lines[0]) if lines else type(error).__name__
+        raise ModelLoadError(
+            f"--init-from {source}: not a model of this size ({detail[:200]})"
+        ) from None
+    log(f"initialised from {source} (fresh optimizer and schedule)")
+
+
+def _rewarm(step: int, start: int | None, cfg: TrainConfig) -> float:
+    return 1.0 if start is None else min(1.0, (step - start + 1) / cfg.warmup_steps)
+
+
+def _resume(model, optimizer, ckpt: Path, device: torch.device, log) -> tuple[int, bool]:  # noqa: ANN001
+    """(step to continue from, whether the optimizer state was restored)."""
     state_file = ckpt / "state.json"
     if (ckpt / "weights.safetensors").is_file():
         model.load_state_dict(load_file(str(ckpt / "weights.safetensors"), device=str(device)))
@@ -209,10 +198,10 @@ def _resume(model, optimizer, ckpt: Path, device: torch.device, log) -> int:  # 
         if (ckpt / "optimizer.pt").is_file():
             optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device))
             log(f"resumed weights and optimizer at step {step}")
-        else:
-            log(f"resumed weights at step {step} (fresh optimizer)")
-        return step
-    return 0
+            return step, True
+        log(f"resumed weights at step {step} (fresh optimizer, LR warms up again)")
+        return step, False
+    return 0, False
 
 
 def _save(model, optimizer, step: int, ckpt: Path, tokenizer, spec, cfg: TrainConfig) -> None:  # noqa: ANN001
