@@ -13,22 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from functools import partial
 
 import torch
 from tokenizers import Tokenizer
-from torch.utils.data import DataLoader
 
 from vlmprune.export.models.build import SIZES, build_llava, preprocess_spec
-from vlmprune.export.train_data import SuiteStream, collate, normalize_pixels
+from vlmprune.export.train_data import normalize_pixels, train_loader
 from vlmprune.export.train_forward import LlavaLoss, image_offset
 
 
 def _batches(tok_file: str, batch: int, spec) -> dict:  # noqa: ANN001
-    tokenizer = Tokenizer.from_file(tok_file)
-    stream = SuiteStream(tok_file, spec.to_dict(), {}, seed="bench")
-    items = [item for item, _ in zip(iter(stream), range(batch), strict=False)]
-    return collate(items, pad_id=tokenizer.token_to_id(spec.pad_token))
+    return next(iter(train_loader(tok_file, spec, {}, "bench", batch, workers=0)))
 
 
 def _time_steps(step, steps: int, device: str) -> float:  # noqa: ANN001
@@ -85,15 +80,7 @@ def bench_mode(mode: str, batch: dict, tok_file: str, device: str, steps: int) -
 
 def bench_loader(tok_file: str, workers: int, batch: int, batches: int) -> dict:
     spec = preprocess_spec(SIZES["demo"])
-    tokenizer = Tokenizer.from_file(tok_file)
-    loader = DataLoader(
-        SuiteStream(tok_file, spec.to_dict(), {}, seed="bench-loader"),
-        batch_size=batch,
-        num_workers=workers,
-        prefetch_factor=4 if workers else None,
-        collate_fn=partial(collate, pad_id=tokenizer.token_to_id(spec.pad_token)),
-    )
-    it = iter(loader)
+    it = iter(train_loader(tok_file, spec, {}, "bench-loader", batch, workers))
     next(it)  # worker start-up
     t0 = time.perf_counter()
     for _ in range(batches):

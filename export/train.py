@@ -15,20 +15,18 @@ import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
-from torch.utils.data import DataLoader
 
 from .errors import ModelLoadError
 from .models.build import SIZES, build_llava, preprocess_spec, save_model_dir
 from .models.tokenizer import train_tokenizer
 from .parallel import Ranks
 from .tasks.base import Split, all_datasets
-from .train_data import SuiteStream, collate, normalize_pixels, suite_texts
+from .train_data import normalize_pixels, suite_texts, train_loader
 from .train_forward import LlavaLoss, image_offset
 
 STOP_CHECK_EVERY = 20  # steps between checks of --max-minutes (a few seconds at most)
@@ -111,18 +109,16 @@ def train(cfg: TrainConfig, log=print) -> Path:  # noqa: ANN001
     if cfg.compile:
         trained = torch.compile(trained)
     seed = f"{cfg.seed}:{step}:{ranks.rank}"  # every process and every resume sees new examples
-    stream = SuiteStream(str(tok_file), spec.to_dict(), cfg.mixture, seed)
-    pad_id = tokenizer.token_to_id(spec.pad_token)
-    image_id = tokenizer.token_to_id(spec.image_token)
-    loader = DataLoader(
-        stream,
-        batch_size=cfg.batch_size,
-        num_workers=cfg.workers,
-        prefetch_factor=4 if cfg.workers else None,
-        collate_fn=partial(collate, pad_id=pad_id),
+    loader = train_loader(
+        str(tok_file),
+        spec,
+        cfg.mixture,
+        seed,
+        cfg.batch_size,
+        cfg.workers,
         pin_memory=device.type == "cuda",
-        persistent_workers=False,
     )
+    image_id = tokenizer.token_to_id(spec.image_token)
     start, last_log = time.time(), time.time()
     model.train()
     for batch in loader:
@@ -133,8 +129,9 @@ def train(cfg: TrainConfig, log=print) -> Path:  # noqa: ANN001
             break
         if step % STOP_CHECK_EVERY == 0 and ranks.any(_out_of_time(start, cfg)):
             break
+        lr = lr_at(step, cfg) * _rewarm(step, rewarm_from, cfg)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg) * _rewarm(step, rewarm_from, cfg)
+            group["lr"] = lr
         offset = image_offset(batch["input_ids"], image_id, spec.num_image_tokens)  # on the host
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         pixels = normalize_pixels(batch["pixels"], spec)
@@ -150,7 +147,7 @@ def train(cfg: TrainConfig, log=print) -> Path:  # noqa: ANN001
             last_log = time.time()
             samples = rate * cfg.batch_size * ranks.world
             log(
-                f"step {step} loss {loss.item():.4f} lr {lr_at(step, cfg):.2e} "
+                f"step {step} loss {loss.item():.4f} lr {lr:.2e} "
                 f"{rate:.1f} steps/s {samples:.0f} samples/s"
             )
         if ranks.is_main and step % cfg.checkpoint_every == 0:

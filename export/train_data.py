@@ -12,11 +12,12 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 import torch
 from tokenizers import Tokenizer
-from torch.utils.data import IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..runtime.preprocess import PreprocessSpec, format_prompt
 from .tasks.base import Example, Split, all_datasets
@@ -101,6 +102,28 @@ class SuiteStream(IterableDataset):
             ids = prompt_ids + answer_ids
             labels = [IGNORE] * len(prompt_ids) + answer_ids
             yield image_bytes(example, spec), ids, labels
+
+
+def train_loader(
+    tokenizer_file: str,
+    spec: PreprocessSpec,
+    mixture: dict[str, float],
+    seed: str,
+    batch_size: int,
+    workers: int,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """Batches of `SuiteStream` examples as the training step takes them (`collate`)."""
+    pad_id = Tokenizer.from_file(tokenizer_file).token_to_id(spec.pad_token)
+    return DataLoader(
+        SuiteStream(tokenizer_file, spec.to_dict(), mixture, seed),
+        batch_size=batch_size,
+        num_workers=workers,
+        prefetch_factor=4 if workers else None,
+        collate_fn=partial(collate, pad_id=pad_id),
+        pin_memory=pin_memory,
+        persistent_workers=False,
+    )
 
 
 def collate(batch: list, pad_id: int, seq_len: int = SEQ_LEN) -> dict[str, torch.Tensor]:

@@ -13,29 +13,6 @@ from vlmprune.export.models.loading import load_vlm
 from vlmprune.export.train import TrainConfig, _rewarm, train
 
 
-def test_tiny_run_writes_a_model_and_resumes_where_it_stopped(tmp_path):
-    def config(total_steps):
-        return TrainConfig(
-            out=str(tmp_path / "model"),
-            checkpoint=str(tmp_path / "ckpt"),
-            size="tiny",
-            total_steps=total_steps,
-            batch_size=4,
-            workers=0,
-            eval_every=0,
-            tokenizer_examples=20,
-            warmup_steps=1,
-        )
-
-    messages = []
-    train(config(2), log=messages.append)
-    assert json.loads((tmp_path / "model" / "training.json").read_text())["step"] == 2
-    assert load_vlm(str(tmp_path / "model")).num_blocks == 4
-    train(config(4), log=messages.append)
-    assert "resumed weights and optimizer at step 2" in messages
-    assert json.loads((tmp_path / "ckpt" / "state.json").read_text())["step"] == 4
-
-
 def _tiny(tmp_path, name, **overrides):
     settings = dict(
         out=str(tmp_path / name / "model"),
@@ -49,6 +26,16 @@ def _tiny(tmp_path, name, **overrides):
         warmup_steps=1,
     )
     return TrainConfig(**{**settings, **overrides})
+
+
+def test_tiny_run_writes_a_model_and_resumes_where_it_stopped(tmp_path):
+    messages = []
+    out = train(_tiny(tmp_path, "run", total_steps=2), log=messages.append)
+    assert json.loads((out / "training.json").read_text())["step"] == 2
+    assert load_vlm(str(out)).num_blocks == 4
+    train(_tiny(tmp_path, "run", total_steps=4), log=messages.append)
+    assert "resumed weights and optimizer at step 2" in messages
+    assert json.loads((tmp_path / "run" / "ckpt" / "state.json").read_text())["step"] == 4
 
 
 def test_init_from_starts_from_that_models_weights_and_tokenizer(tmp_path):
