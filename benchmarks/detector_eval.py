@@ -1,7 +1,7 @@
 """Task-detector accuracy and fallback rate on the hand-written held-out phrasings.
 
 Fits the detector on the suite's train prompts exactly as the builder does (or reads the
-one stored in a manifest), then scores it on export/detector_heldout.py.
+one stored in a manifest), then scores it on export/manifest/detector_heldout.py.
 
     python benchmarks/detector_eval.py                       # fit, evaluate, threshold sweep
     python benchmarks/detector_eval.py --manifest manifests/demo.json
@@ -14,7 +14,7 @@ import argparse
 import json
 import time
 
-from vlmprune.export.detector_fit import DetectorFitConfig, evaluate_detector, fit_detector
+from vlmprune.export.manifest.detector import DetectorFitConfig, evaluate_detector, fit_detector
 
 SWEEP = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8)
 

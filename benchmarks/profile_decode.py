@@ -87,8 +87,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from vlmprune.runtime.profile import ProfileConfig, Profiler, Schedule
-    from vlmprune.runtime.profile_report import choose_baseline
+    from vlmprune.runtime.profiling.profiler import ProfileConfig, Profiler, Schedule
+    from vlmprune.runtime.profiling.report import choose_baseline
 
     config = ProfileConfig(prompt_tokens=args.prompt_tokens, new_tokens=2,
                            schedule=Schedule.INTERLEAVED)  # fmt: skip

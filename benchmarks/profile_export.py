@@ -1,7 +1,7 @@
 """Export `full` and k = 1..4 pruned variants of a LLaVA through the builder's export path.
 
 For `vlmprune profile` and the other benchmarks/profile_*.py scripts. `--size realistic`
-builds the random realistic-size model of export/models/build.py (a Qwen2-0.5B-shaped
+builds the random realistic-size model of export/models/llava_build.py (a Qwen2-0.5B-shaped
 24-block Llama decoder, 32k vocabulary, CLIP ViT-B/16 at 224 px; 0.50 B parameters, ~2 GB
 in fp32; latency does not depend on the weight values) and saves it as a model folder with
 `save_model_dir`; `--size demo` uses the embedded (trained) demo model. Either way the
@@ -44,7 +44,12 @@ def model_folder(size: str, out: Path, seed: int) -> str:
         return str(folder)
     from tokenizers import Tokenizer
 
-    from vlmprune.export.models.build import SIZES, build_llava, preprocess_spec, save_model_dir
+    from vlmprune.export.models.llava_build import (
+        SIZES,
+        build_llava,
+        preprocess_spec,
+        save_model_dir,
+    )
 
     tokenizer = Tokenizer.from_file(str(DEMO_TOKENIZER / "tokenizer.json"))
     start = time.perf_counter()
@@ -60,11 +65,11 @@ def model_folder(size: str, out: Path, seed: int) -> str:
 
 
 def export(model: str, out: Path, args: argparse.Namespace) -> Path:
+    from vlmprune.export.manifest.variants import CUSTOM, full_variant
+    from vlmprune.export.manifest.variants import VariantSpec as Spec
     from vlmprune.export.models.loading import load_vlm
     from vlmprune.export.onnx.bundle import ExportSettings
     from vlmprune.export.onnx.pipeline import run_export
-    from vlmprune.export.variants import CUSTOM, full_variant
-    from vlmprune.export.variants import VariantSpec as Spec
 
     vlm = load_vlm(model)
     specs = [full_variant()] + [

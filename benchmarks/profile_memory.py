@@ -34,8 +34,8 @@ CASES = ("one", "all")
 
 def worker(manifest: str, case: str, mode: str, new_tokens: int, provider: str) -> dict:
     from vlmprune.runtime import Runtime
-    from vlmprune.runtime.machine import gpu_memory_mib
-    from vlmprune.runtime.profile import (
+    from vlmprune.runtime.profiling.machine import gpu_memory_mib
+    from vlmprune.runtime.profiling.profiler import (
         ExecutionProvider,
         ProfileConfig,
         run_once,

@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from vlmprune.runtime import Runtime
-    from vlmprune.runtime.profile import (
+    from vlmprune.runtime.profiling.profiler import (
         ExecutionProvider,
         ProfileConfig,
         run_once,

@@ -11,7 +11,7 @@ torch / runtime ratios, and whether both produced the same tokens.
 
 One difference in work, by design of the graphs: the exported decoder returns logits for
 every prompt position at prefill (B, T, V), PyTorch eager computes the LM head on the last
-position only (as `vlmprune.export.generation` does).
+position only (as `vlmprune.export.evaluation.generation` does).
 
     python benchmarks/profile_vs_torch.py --model /tmp/vlmprune-realistic/model \
         --manifest /tmp/vlmprune-realistic/export/manifest.json --variant blocks_3_4
@@ -89,7 +89,7 @@ def torch_side(model_path: str, removed: tuple[int, ...], threads: int, device: 
 
 def ort_side(manifest: str, variant: str, config, threads: int, provider: str, fast: bool):  # noqa: ANN201
     from vlmprune.runtime.generation import greedy_decode, merge_image_features
-    from vlmprune.runtime.profile import Profiler
+    from vlmprune.runtime.profiling.profiler import Profiler
 
     # Profiler.open refuses a CUDA run that would silently fall back to the CPU.
     profiler = Profiler.open(
@@ -134,7 +134,7 @@ def main() -> None:
 
     import os
 
-    from vlmprune.runtime.profile import ProfileConfig
+    from vlmprune.runtime.profiling.profiler import ProfileConfig
 
     config = ProfileConfig(prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens)
     profiler, ort_run = ort_side(

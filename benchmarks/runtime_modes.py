@@ -10,7 +10,7 @@ gives medians and fast/shared ratios from the same run. Memory is read from
     python benchmarks/runtime_modes.py --manifest M --rounds 5 --requests 8 --json
     python benchmarks/runtime_modes.py --build demo   # export a random demo-size model first
 
-`--build tiny|demo` exports a random LLaVA of that size (export/models/build.py SIZES) with
+`--build tiny|demo` exports a random LLaVA of that size (export/models/llava_build.py SIZES) with
 the builder's pipeline into a temporary folder (needs the builder extra): `tiny` with 4
 variants of its 4 blocks, `demo` (14 blocks, 13 M parameters) with 8 variants whose removal
 sets are those of the seed's table (DESIGN.md).
@@ -49,10 +49,10 @@ VARIANTS = {  # size -> (name, objective, task type, removed blocks)
 
 def build_export(size: str, folder: Path) -> Path:
     """Export a random model of `size` with the builder's pipeline; the manifest's path."""
-    from vlmprune.export.models.build import tiny_vlm
+    from vlmprune.export.manifest.variants import VariantSpec
+    from vlmprune.export.models.llava_build import tiny_vlm
     from vlmprune.export.onnx.bundle import ExportSettings
     from vlmprune.export.onnx.pipeline import run_export
-    from vlmprune.export.variants import VariantSpec
 
     vlm = tiny_vlm(seed=0, size=size)
     specs = [VariantSpec(n, o, t, r, None) for n, o, t, r in VARIANTS[size]]

@@ -1,7 +1,7 @@
 """Runtime answers vs the PyTorch pruned model's greedy answers, per variant of a manifest.
 
 The runtime runs each dataset's test examples as left-padded batches (generate_batch); the
-reference is the builder's evaluator (export/evaluate.py) with the variant's blocks removed,
+reference is the builder's evaluator (export/evaluation/evaluate.py) with the variant's blocks removed,
 with the same max_new_tokens. Needs the builder extra (torch) for the reference.
 
     python benchmarks/runtime_parity.py --manifest variants/demo/manifest.json --model demo
@@ -27,11 +27,11 @@ def main() -> None:
 
     import numpy as np
 
-    from vlmprune.export.evaluate import Evaluator
-    from vlmprune.export.metrics import score_examples
-    from vlmprune.export.models.build import tiny_vlm
+    from vlmprune.export.evaluation.evaluate import Evaluator
+    from vlmprune.export.models.llava_build import tiny_vlm
     from vlmprune.export.models.loading import load_vlm
     from vlmprune.export.tasks import all_datasets
+    from vlmprune.export.tasks.metrics import score_examples
     from vlmprune.runtime import Request, Runtime
 
     vlm = tiny_vlm(seed=0, size=args.random) if args.random else load_vlm(args.model)

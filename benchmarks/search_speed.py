@@ -22,15 +22,15 @@ from collections import Counter
 
 import numpy as np
 
-from vlmprune.export.cache import EvalCache
 from vlmprune.export.errors import VlmpruneError
-from vlmprune.export.eval_pool import EvalPool
-from vlmprune.export.evaluate import Evaluator
-from vlmprune.export.metrics import score_examples
+from vlmprune.export.evaluation.cache import EvalCache
+from vlmprune.export.evaluation.evaluate import Evaluator
+from vlmprune.export.evaluation.pool import EvalPool
 from vlmprune.export.models.loading import load_vlm
-from vlmprune.export.scoring import ScoreSource
-from vlmprune.export.search import GenericObjective, beam_search, dataset_loss, generic_loss
+from vlmprune.export.search.beam import GenericObjective, beam_search, dataset_loss, generic_loss
+from vlmprune.export.search.scoring import ScoreSource
 from vlmprune.export.tasks.base import Split, all_datasets
+from vlmprune.export.tasks.metrics import score_examples
 
 
 class NaiveSource(ScoreSource):

@@ -17,9 +17,9 @@ import time
 import torch
 from tokenizers import Tokenizer
 
-from vlmprune.export.models.build import SIZES, build_llava, preprocess_spec
-from vlmprune.export.train_data import normalize_pixels, train_loader
-from vlmprune.export.train_forward import LlavaLoss, image_offset
+from vlmprune.export.models.llava_build import SIZES, build_llava, preprocess_spec
+from vlmprune.export.train.data import normalize_pixels, train_loader
+from vlmprune.export.train.forward import LlavaLoss, image_offset
 
 
 def _batches(tok_file: str, batch: int, spec) -> dict:  # noqa: ANN001

@@ -5,7 +5,7 @@
     result = runtime.generate("photo.png", "What color is the circle?", task_hint="vqa")
     print(result.text, result.variant, result.why)
 
-Names are imported on first use, so `vlmprune.runtime.preprocess` (which the builder
+Names are imported on first use, so `vlmprune.runtime.arch.llava` (which the builder
 imports) does not pull in onnxruntime.
 """
 

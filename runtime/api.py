@@ -20,10 +20,10 @@ import numpy as np
 from PIL import Image
 from tokenizers import Tokenizer
 
+from .arch.llava import format_prompt, preprocess_image
 from .errors import InputError, ManifestError
 from .generation import greedy_decode, left_pad, merge_image_features
 from .manifest import FileVerifier, Manifest, load_manifest
-from .preprocess import format_prompt, preprocess_image
 from .select import Reason, Selection, select
 from .sessions import Provider, SessionConfig, SessionPool, WeightsMode, normalize_providers
 

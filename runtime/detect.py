@@ -1,7 +1,7 @@
 """Task detection from the prompt alone: multinomial logistic regression over word n-grams.
 
 The parameters live in the manifest (`task_detector`), fitted by the builder on the suite's
-training prompts (`vlmprune.export.detector_fit`); inference is a sparse dot product in
+training prompts (`vlmprune.export.manifest.detector`); inference is a sparse dot product in
 numpy. The detector answers with a task type and its probability; the caller compares the
 probability with the manifest's threshold and falls back to the generic variant below it.
 

@@ -1,6 +1,6 @@
 """Greedy decoding over the exported ONNX graphs, with numpy and onnxruntime only.
 
-The same loop as the builder's PyTorch reference (`vlmprune.export.generation`): one
+The same loop as the builder's PyTorch reference (`vlmprune.export.evaluation.generation`): one
 prefill over the whole left-padded prompt, then one token per step with the KV cache;
 position ids come from the cumulative sum of the attention mask, so left padding does not
 shift positions. Graph I/O names are those of docs/contracts.md.

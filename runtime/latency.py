@@ -35,7 +35,7 @@ from .errors import ManifestError
 from .manifest import Variant, load_manifest, parse_manifest
 
 if TYPE_CHECKING:
-    from .profile_report import ProfileReport, VariantProfile
+    from .profiling.report import ProfileReport, VariantProfile
 
 BUDGET_TIMING = "request_ms"
 BUDGET_STATISTIC = "p90"

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import MappingProxyType
 from typing import Any
 
+from .arch.llava import PreprocessSpec
 from .detect import TaskDetector
 from .errors import (
     IntegrityError,
@@ -25,7 +26,6 @@ from .errors import (
     UnsupportedSchemaError,
     VariantUnavailableError,
 )
-from .preprocess import PreprocessSpec
 
 SCHEMA_VERSION = 1  # the newest manifest schema this runtime reads
 GENERIC = "generic"

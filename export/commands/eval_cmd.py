@@ -51,8 +51,8 @@ def command(
       vlmprune eval --model demo --remove 3,4 --datasets shapes_vqa,code_match
       vlmprune eval --model ./my-llava --datasets mine.jsonl --limit 100 --json
     """
-    from ..baselines import majority_baseline
-    from ..evaluate import Evaluator
+    from ..evaluation.baselines import majority_baseline
+    from ..evaluation.evaluate import Evaluator
     from ..models.loading import load_vlm
 
     blocks = parse_blocks(remove)

@@ -12,8 +12,8 @@ from ..errors import VlmpruneError
 from .options import json_option, model_option, parse_blocks
 
 if TYPE_CHECKING:
+    from ..manifest.variants import Rule, ScoresSource, VariantSpec
     from ..onnx.pipeline import ExportSummary
-    from ..variants import Rule, ScoresSource, VariantSpec
 
 
 @click.command("export")
@@ -118,11 +118,18 @@ def command(
       vlmprune export --blocks 3,4 --out variants/demo-3-4
       vlmprune manifest validate variants/demo/manifest.json
     """
-    from ..detector_fit import fit_task_detector
+    from ..manifest.detector import fit_task_detector
+    from ..manifest.variants import (
+        GENERIC,
+        Rule,
+        ScoresSource,
+        full_variant,
+        plan_all_tasks,
+        plan_single,
+    )
     from ..models.loading import load_vlm
     from ..onnx.bundle import ExportSettings
     from ..onnx.pipeline import run_export
-    from ..variants import GENERIC, Rule, ScoresSource, full_variant, plan_all_tasks, plan_single
 
     if all_tasks == (task is not None or blocks is not None):
         raise VlmpruneError("give either --all-tasks, or --task NAME and/or --blocks 3,4")
@@ -169,8 +176,8 @@ def command(
 
 def _datasets(source: ScoresSource, generic: str) -> tuple[str, ...]:
     """Datasets for parity inputs and scores: those the generic objective covered, else the suite."""
+    from ..manifest.variants import suite_dataset_names
     from ..tasks.base import all_datasets
-    from ..variants import suite_dataset_names
 
     if source.path(generic).is_file():
         try:
@@ -181,7 +188,7 @@ def _datasets(source: ScoresSource, generic: str) -> tuple[str, ...]:
 
 
 def _provenance(rule: Rule, source: ScoresSource, specs: list[VariantSpec]) -> dict:
-    from ..manifest_build import sha256_file
+    from ..manifest.build import sha256_file
 
     objectives = dict.fromkeys(s.objective for s in specs)
     files = {o: source.path(o) for o in objectives if source.path(o).is_file()}

@@ -57,6 +57,6 @@ def validate(path: Path, no_load: bool, as_json: bool) -> None:
 @command.command("schema")
 def schema() -> None:
     """Print the manifest's JSON Schema (the source of manifests/schema.json)."""
-    from ..manifest_build import MANIFEST_SCHEMA
+    from ..manifest.build import MANIFEST_SCHEMA
 
     click.echo(json.dumps(MANIFEST_SCHEMA, indent=2))

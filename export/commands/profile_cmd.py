@@ -17,8 +17,8 @@ from ..errors import VlmpruneError
 from .options import manifest_option
 
 if TYPE_CHECKING:
-    from ...runtime.profile import Profiler
-    from ...runtime.profile_report import ProfileReport
+    from ...runtime.profiling.profiler import Profiler
+    from ...runtime.profiling.report import ProfileReport
 
 _MINIMUM = {"--runs": 1, "--warmup": 0, "--prompt-tokens": 1, "--new-tokens": 2, "--batch": 1}
 
@@ -107,7 +107,7 @@ def command(
       vlmprune profile --manifest M --provider cuda --ort-profile ort-traces/
     """
     from ...runtime import VlmRuntimeError
-    from ...runtime.profile import ExecutionProvider, ProfileConfig, Profiler, Schedule
+    from ...runtime.profiling.profiler import ExecutionProvider, ProfileConfig, Profiler, Schedule
 
     values = {"--runs": runs, "--warmup": warmup, "--prompt-tokens": prompt_tokens,
               "--new-tokens": new_tokens, "--batch": batch}  # fmt: skip
@@ -144,7 +144,7 @@ def command(
     if json_out:
         _write_json(json_out, payload)
     if plot:
-        from ..profile_plot import profile_plot
+        from .profile_plot import profile_plot
 
         profile_plot(payload, Path(plot))
         click.echo(f"plot: {plot}", err=to_stderr)
@@ -170,7 +170,7 @@ def _require_matplotlib() -> None:
 
 
 def _operator_profiles(profiler: Profiler, report: ProfileReport, folder: str) -> dict:
-    from ...runtime.op_profile import operator_profiles
+    from ...runtime.profiling.operators import operator_profiles
 
     return {
         v.name: [g.to_json(top=10) for g in operator_profiles(profiler, v.name, folder)]

@@ -23,7 +23,7 @@ from .options import (
 
 if TYPE_CHECKING:
     from ..models.loading import LoadedVlm
-    from ..scoring import ScoreSource
+    from ..search.scoring import ScoreSource
     from ..tasks.base import TaskDataset
 
 
@@ -104,10 +104,10 @@ def _sources(
     progress: bool,
 ) -> Iterator[list[ScoreSource]]:
     """One ScoreSource per split, sharing one evaluator, cache and worker pool (if workers > 1)."""
-    from ..cache import EvalCache
-    from ..eval_pool import EvalPool
-    from ..evaluate import Evaluator
-    from ..scoring import ScoreSource
+    from ..evaluation.cache import EvalCache
+    from ..evaluation.evaluate import Evaluator
+    from ..evaluation.pool import EvalPool
+    from ..search.scoring import ScoreSource
 
     evaluator = Evaluator(vlm, device=opts.device, batch_size=opts.batch_size)
     cache = EvalCache(opts.cache_dir, enabled=not opts.no_cache)
@@ -138,7 +138,7 @@ def scores_command(opts: EvalOptions, split: str, as_json: bool) -> None:
       vlmprune scores --model demo
       vlmprune scores --model demo --datasets code_match --limit 200 --json
     """
-    from ..search_run import run_scores
+    from ..search.run import run_scores
 
     vlm, selected = _load(opts)
     with _sources(opts, vlm, selected, [split], progress=not as_json) as (source,):
@@ -194,8 +194,8 @@ def search_command(
       vlmprune search --model demo --datasets code_match,shapes_vqa --limit 100 --exhaustive --max-remove 2
     """
     from ..errors import UnknownNameError
-    from ..search import GenericObjective, check_search_args
-    from ..search_run import SearchSettings, run_search
+    from ..search.beam import GenericObjective, check_search_args
+    from ..search.run import SearchSettings, run_search
 
     try:
         goal = GenericObjective(objective)
@@ -256,24 +256,24 @@ def compare_command(
       vlmprune compare --model demo --max-remove 4 --out docs/compare
       vlmprune compare --json | jq .match_rate
     """
-    from ..compare import build_report, render_markdown
     from ..io import atomic_write_json, atomic_write_text
-    from ..scores_files import GENERIC
-    from ..scores_files import scores_dir as folder_of
+    from ..search.compare import build_report, render_markdown
+    from ..search.files import GENERIC
+    from ..search.files import scores_dir as folder_of
 
     folder = folder_of(scores_dir, model_name)
     if not folder.is_dir():
         raise click.ClickException(
             f"{folder}: no scores for model '{model_name}'; run `vlmprune search --model {model_name}`"
         )
-    from ..scores_files import load_all
+    from ..search.files import load_all
 
     names = sorted(p.stem for p in folder.glob("*.json") if p.stem != GENERIC)
     docs = load_all(scores_dir, model_name, names)
     report = build_report(docs, max_remove)
     markdown = render_markdown(report)
     if out:
-        from ..plots import gap_plot, loo_heatmap
+        from ..search.plots import gap_plot, loo_heatmap
 
         out_dir = Path(out)
         out_dir.mkdir(parents=True, exist_ok=True)

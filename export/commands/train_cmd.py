@@ -55,7 +55,7 @@ def command(**kwargs: object) -> None:
       torchrun --nproc_per_node 4 -m vlmprune.export.cli train --out build/demo \\
           --checkpoint build/ckpt --batch-size 128 --workers 14
     """
-    from ..train import TrainConfig, train
+    from ..train.loop import TrainConfig, train
 
     cfg = TrainConfig(**{k: v for k, v in kwargs.items() if v is not None}, mixture=DEMO_MIXTURE)
     train(cfg, log=lambda m: click.echo(m, err=True))

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 from transformers import AutoConfig, AutoModelForImageTextToText, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
-from ...runtime.preprocess import PREPROCESS_FILE, PreprocessSpec
+from ...runtime.arch.llava import PREPROCESS_FILE, PreprocessSpec
 from ..errors import ModelLoadError, UnknownNameError
 from . import llava  # noqa: F401  (registers the built-in adapters before the check below)
 from .adapter import ADAPTERS, ModelAdapter, adapter_for

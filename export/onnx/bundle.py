@@ -21,8 +21,8 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import VlmpruneError
+from ..manifest.variants import VariantSpec
 from ..models.loading import LoadedVlm
-from ..variants import VariantSpec
 from . import graphs
 from .parity import (
     ParityConfig,
@@ -306,7 +306,7 @@ def _measure_scores(
     vlm: LoadedVlm, outcomes: list[VariantOutcome], settings: ExportSettings
 ) -> None:
     """Test-split score of every written variant on every dataset (PyTorch, blocks removed)."""
-    from ..evaluate import Evaluator
+    from ..evaluation.evaluate import Evaluator
     from ..tasks.base import Split, get_dataset
 
     evaluator = Evaluator(vlm, batch_size=settings.batch_size)
@@ -332,7 +332,7 @@ def calib_relative_drops(
     settings: ExportSettings,
 ) -> dict[str, dict[str, float]]:
     """variant -> dataset -> calib relative drop (base - score) / base of its removal set."""
-    from ..evaluate import Evaluator
+    from ..evaluation.evaluate import Evaluator
     from ..tasks.base import Split, get_dataset
 
     evaluator = Evaluator(vlm, batch_size=settings.batch_size)

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import onnx
 
-from ..manifest_build import SCHEMA_VERSION, schema_problems, semantic_problems, sha256_file
+from ..manifest.build import SCHEMA_VERSION, schema_problems, semantic_problems, sha256_file
 from .io_names import decoder_input_names, decoder_output_names
 from .weights import ALIGN_MIN_BYTES, ALIGNMENT, external_refs
 

@@ -7,7 +7,7 @@ Two checks per decoder, on real suite inputs (test split, a few examples of ever
    side feeding its own KV cache, the same greedy token) must agree within `atol`.
 2. Greedy answers: the whole ONNX pipeline (vision encoder, embed_tokens, merge, greedy
    decoding with the torch-free `vlmprune.runtime.generation`) against PyTorch's greedy
-   loop (`vlmprune.export.generation`) from PyTorch's own embeddings. The generated ids must
+   loop (`vlmprune.export.evaluation.generation`) from PyTorch's own embeddings. The generated ids must
    be identical; the only exception allowed is a near-tie (PyTorch's two best logits within
    `tie_margin` where the answers part) on at most 1% of the examples (`ParityReport`).
 """
@@ -27,10 +27,10 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from ...runtime.arch.llava import format_prompt, preprocess_image
 from ...runtime.generation import greedy_decode, left_pad, merge_image_features
-from ...runtime.preprocess import format_prompt, preprocess_image
-from ..evaluate import MAX_NEW_TOKENS_CAP
-from ..generation import greedy_generate
+from ..evaluation.evaluate import MAX_NEW_TOKENS_CAP
+from ..evaluation.generation import greedy_generate
 from ..models.loading import LoadedVlm
 from .graphs import DecoderWithCache
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io import atomic_write_json, provenance
-from ..manifest_build import (
+from ..manifest.build import (
     FileEntry,
     ManifestInputs,
     VariantEntry,
@@ -23,8 +23,8 @@ from ..manifest_build import (
     sha256_file,
     write_manifest,
 )
+from ..manifest.variants import VariantSpec
 from ..models.loading import LoadedVlm
-from ..variants import VariantSpec
 from . import graphs
 from .bundle import (
     EMBED_FILE,
@@ -258,7 +258,7 @@ def _manifest_inputs(
 def _selection_maps(
     vlm: LoadedVlm, result: BuildResult, settings: ExportSettings
 ) -> tuple[dict[str, str], dict[str, str], dict]:
-    """dataset -> variant and task type -> variant (docs/contracts.md; manifest_build)."""
+    """dataset -> variant and task type -> variant (docs/contracts.md; manifest.build)."""
     from ..tasks.base import get_dataset
 
     default = result.outcomes[0].spec.name

@@ -19,8 +19,8 @@ from typing import ClassVar
 from PIL import Image
 
 from ..errors import VlmpruneError
-from ..metrics import Metric
 from ..registry import Registry
+from .metrics import Metric
 
 IMAGE_SIZE = 96  # every suite image is IMAGE_SIZE x IMAGE_SIZE RGB
 
@@ -145,13 +145,13 @@ def register(cls: type[TaskDataset]) -> type[TaskDataset]:
 
 
 def get_dataset(name: str) -> TaskDataset:
-    from . import suite  # noqa: F401  (registers the built-in datasets)
+    from . import synthetic  # noqa: F401  (registers the built-in datasets)
 
     return DATASETS.get(name)
 
 
 def all_datasets() -> list[TaskDataset]:
-    from . import suite  # noqa: F401
+    from . import synthetic  # noqa: F401
 
     return [DATASETS.get(n) for n in DATASETS.names()]
 

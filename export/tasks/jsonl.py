@@ -19,8 +19,8 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import VlmpruneError
-from ..metrics import Metric
 from .base import Example, Split, TaskType
+from .metrics import Metric
 
 DEFAULT_METRICS = {
     TaskType.VQA: Metric.VQA_ACCURACY,

@@ -253,7 +253,7 @@ def build_toy_export(root: Path, with_detector: bool = True) -> Path:
         "provenance": {"tool_version": "test"},
     }
     if with_detector:
-        from vlmprune.export.detector_fit import DetectorFitConfig, fit_detector
+        from vlmprune.export.manifest.detector import DetectorFitConfig, fit_detector
 
         manifest["task_detector"] = fit_detector(
             DetectorFitConfig(min_count=1, steps=200), DETECTOR_SAMPLES

@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from vlmprune.export.detector_fit import (
+from vlmprune.export.manifest.detector import (
     DetectorFitConfig,
     evaluate_detector,
     fit_detector,
     fit_task_detector,
     training_prompts,
 )
-from vlmprune.export.detector_heldout import HELDOUT
+from vlmprune.export.manifest.detector_heldout import HELDOUT
 from vlmprune.runtime.detect import TaskDetector, features, tokens
 
 TASK_TYPES = {"vqa", "captioning", "doc_qa", "multiple_choice", "exact_match", "scene_text_qa"}

@@ -1,7 +1,7 @@
 """The runtime on a real export of the tiny random LLaVA (vlmprune.export.onnx.pipeline).
 
 A CI-sized sample of issue 6's parity requirement: for every variant, the runtime's greedy
-answers equal the PyTorch pruned model's (export/evaluate.py), one request at a time and
+answers equal the PyTorch pruned model's (export/evaluation/evaluate.py), one request at a time and
 in left-padded batches of prompts with different lengths.
 """
 
@@ -19,8 +19,8 @@ N_PER_DATASET = 6
 
 @pytest.fixture(scope="module")
 def tiny_export(tmp_path_factory, tiny_vlm):
-    from vlmprune.export.detector_fit import DetectorFitConfig, fit_task_detector
-    from vlmprune.export.variants import VariantSpec
+    from vlmprune.export.manifest.detector import DetectorFitConfig, fit_task_detector
+    from vlmprune.export.manifest.variants import VariantSpec
 
     out = tmp_path_factory.mktemp("tiny_export") / "tiny"
     specs = [
@@ -42,7 +42,7 @@ def examples():
 @pytest.fixture(scope="module")
 def torch_answers(tiny_vlm, tiny_export, examples):
     """(variant, dataset) -> PyTorch greedy answers, and the evaluator's max_new_tokens."""
-    from vlmprune.export.evaluate import Evaluator
+    from vlmprune.export.evaluation.evaluate import Evaluator
     from vlmprune.export.tasks import get_dataset
 
     evaluator = Evaluator(tiny_vlm, batch_size=4)

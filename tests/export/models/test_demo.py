@@ -1,6 +1,6 @@
 """The embedded demo ships with the package, has 14 blocks, and is a trained model."""
 
-from vlmprune.export.evaluate import Evaluator
+from vlmprune.export.evaluation.evaluate import Evaluator
 from vlmprune.export.models.loading import load_vlm
 from vlmprune.export.tasks.base import Split, get_dataset
 

@@ -8,7 +8,7 @@ from transformers import LlavaForConditionalGeneration
 
 from vlmprune.export.errors import InvalidBlocksError
 from vlmprune.export.models.adapter import adapter_for, validate_removal
-from vlmprune.export.models.build import tiny_vlm
+from vlmprune.export.models.llava_build import tiny_vlm
 
 
 def _inputs(vlm, batch=2, seed=0):

@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
-from onnx_export_helpers import run_cli
+from export_helpers import run_cli
 
-from vlmprune.export.evaluate import Evaluator
+from vlmprune.export.evaluation.evaluate import Evaluator
 from vlmprune.export.models.loading import load_vlm
-from vlmprune.export.scores_files import read_scores
+from vlmprune.export.search.files import read_scores
 from vlmprune.export.tasks.base import Split, all_datasets
 from vlmprune.runtime import Request, Runtime
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 from cli_helpers import one_error_line
-from onnx_export_helpers import FAST, run_cli, write_scores
+from export_helpers import FAST, run_cli, write_scores
 
 from vlmprune.export.onnx import bundle
 from vlmprune.export.onnx.parity import Divergence, ParityReport

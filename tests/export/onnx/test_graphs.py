@@ -5,7 +5,7 @@ import onnx
 import pytest
 import torch
 
-from vlmprune.export.generation import greedy_generate
+from vlmprune.export.evaluation.generation import greedy_generate
 from vlmprune.export.onnx import graphs
 from vlmprune.export.onnx.parity import (
     Divergence,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from vlmprune.export.generation import left_pad as torch_left_pad
+from vlmprune.export.evaluation.generation import left_pad as torch_left_pad
 from vlmprune.runtime.generation import left_pad, merge_image_features
 
 

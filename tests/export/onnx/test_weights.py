@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
-from vlmprune.export.models.build import VlmSize, build_llava, preprocess_spec
+from vlmprune.export.models.llava_build import VlmSize, build_llava, preprocess_spec
 from vlmprune.export.models.loading import LoadedVlm, hash_in_memory
 from vlmprune.export.models.tokenizer import train_tokenizer
 from vlmprune.export.onnx import graphs

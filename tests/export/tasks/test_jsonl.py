@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from vlmprune.export.errors import VlmpruneError
-from vlmprune.export.metrics import Metric
 from vlmprune.export.tasks.base import Split, TaskType
 from vlmprune.export.tasks.jsonl import JsonlDataset
+from vlmprune.export.tasks.metrics import Metric
 
 
 def write_jsonl(path, rows):

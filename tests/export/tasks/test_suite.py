@@ -8,7 +8,6 @@ from collections import Counter
 
 import pytest
 
-from vlmprune.export.metrics import Metric
 from vlmprune.export.tasks.base import (
     DATASETS,
     IMAGE_SIZE,
@@ -18,6 +17,7 @@ from vlmprune.export.tasks.base import (
     get_dataset,
     split_of_key,
 )
+from vlmprune.export.tasks.metrics import Metric
 
 SUITE = [
     "shapes_vqa",

@@ -1,0 +1,62 @@
+"""Batched greedy generation with a KV cache, from precomputed decoder input embeddings.
+
+One prefill over the whole left-padded prompt, then one token per step. Position ids come
+from the attention mask so left padding does not shift positions (as in HF generate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers import DynamicCache
+
+from ..models.loading import LoadedVlm
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, mask), both (B, T_max), padded on the left."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        if seq:
+            ids[row, width - len(seq) :] = torch.as_tensor(list(seq))
+            mask[row, width - len(seq) :] = 1
+    return ids, mask
+
+
+@torch.no_grad()
+def greedy_generate(
+    vlm: LoadedVlm, embeds: torch.Tensor, mask: torch.Tensor, max_new_tokens: int
+) -> list[list[int]]:
+    """Greedy token ids per row (EOS excluded) for left-padded `embeds` (B, T, H)."""
+    model, adapter = vlm.model, vlm.adapter
+    decoder, head = adapter.decoder(model), adapter.lm_head(model)
+    cache = DynamicCache(config=adapter.text_config(model))
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    batch = embeds.shape[0]
+    finished = torch.zeros(batch, dtype=torch.bool, device=embeds.device)
+    tokens: list[torch.Tensor] = []
+    step_embeds, step_pos = embeds, positions
+    for _ in range(max_new_tokens):
+        out = decoder(
+            inputs_embeds=step_embeds,
+            attention_mask=mask,
+            position_ids=step_pos,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        next_ids = head(out.last_hidden_state[:, -1]).argmax(-1)  # (B,)
+        next_ids = torch.where(finished, torch.full_like(next_ids, vlm.eos_id), next_ids)
+        tokens.append(next_ids)
+        finished |= next_ids == vlm.eos_id
+        if bool(finished.all()):
+            break
+        step_embeds = model.get_input_embeddings()(next_ids)[:, None, :]
+        step_pos = step_pos[:, -1:] + 1
+        mask = torch.cat([mask, mask.new_ones((batch, 1))], dim=1)
+    if not tokens:
+        return [[] for _ in range(batch)]
+    stacked = torch.stack(tokens, dim=1).tolist()
+    return [row[: row.index(vlm.eos_id)] if vlm.eos_id in row else row for row in stacked]

@@ -1,0 +1,6 @@
+"""The manifest: which variants an export holds, and everything the runtime needs to pick one.
+
+Entry points: `variants` (plan the variants from the scores files: task-specific, generic,
+full), `build` (assemble, validate and write the manifest), `schema` (its JSON Schema, as
+data) and `detector` (fit the runtime's task detector on the suite's prompts).
+"""

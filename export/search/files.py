@@ -1,0 +1,88 @@
+"""Read and write `scores/<model>/<dataset>.json` and `generic.json` (docs/contracts.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import VlmpruneError
+from ..io import atomic_write_json, provenance
+
+KIND = "vlmprune.scores"
+FORMAT_VERSION = 1
+GENERIC = "generic"
+DEFAULT_SCORES_ROOT = Path("scores")
+
+
+def scores_dir(root: str | Path, model: str) -> Path:
+    return Path(root) / model
+
+
+def new_scores_doc(
+    objective: str,
+    model: str,
+    model_hash: str,
+    num_blocks: int,
+    split: str,
+    n: int | dict,
+    task_type: str | None = None,
+    metric: str | None = None,
+    **extra: object,
+) -> dict:
+    return {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "provenance": provenance(model=model, model_hash=model_hash, split=split, n=n, **extra),
+        "objective": objective,
+        "task_type": task_type,
+        "metric": metric,
+        "num_blocks": num_blocks,
+    }
+
+
+def write_scores(root: str | Path, model: str, doc: dict) -> Path:
+    return atomic_write_json(scores_dir(root, model) / f"{doc['objective']}.json", doc)
+
+
+class ScoresError(VlmpruneError):
+    """A scores file that is missing, malformed, or computed for another model."""
+
+
+def read_scores(
+    path: str | Path, expected_hash: str | None = None, rerun: str = "vlmprune search"
+) -> dict:
+    """Load one scores file, or raise one clear line naming the file and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScoresError(f"scores file {path} is missing; create the scores with `{rerun}`")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ScoresError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise ScoresError(f"{path}: field 'kind' must be '{KIND}'")
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise ScoresError(f"{path}: field 'format_version' must be {FORMAT_VERSION}")
+    found = str((doc.get("provenance") or {}).get("model_hash"))
+    if expected_hash is not None and found != expected_hash:
+        raise ScoresError(
+            f"{path} is stale: computed for model hash {found[:12]}…, but the model is "
+            f"{expected_hash[:12]}…; rerun `{rerun}`"
+        )
+    return doc
+
+
+def load_all(
+    root: str | Path, model: str, datasets: list[str], expected_hash: str | None = None
+) -> dict[str, dict]:
+    """Every dataset's file plus generic.json, all for one model hash."""
+    folder = scores_dir(root, model)
+    docs = {
+        name: read_scores(folder / f"{name}.json", expected_hash) for name in [*datasets, GENERIC]
+    }
+    hashes = {d["provenance"]["model_hash"] for d in docs.values()}
+    if len(hashes) > 1:
+        raise VlmpruneError(
+            f"{folder}: scores files mix {len(hashes)} model hashes; rerun `vlmprune search`"
+        )
+    return docs
