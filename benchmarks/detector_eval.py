@@ -4,7 +4,7 @@ Fits the detector on the suite's train prompts exactly as the builder does (or r
 one stored in a manifest), then scores it on export/manifest/detector_heldout.py.
 
     python benchmarks/detector_eval.py                       # fit, evaluate, threshold sweep
-    python benchmarks/detector_eval.py --manifest manifests/demo.json
+    python benchmarks/detector_eval.py --manifest variants/demo/manifest.json
     python benchmarks/detector_eval.py --json
 """
 

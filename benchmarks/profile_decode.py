@@ -31,7 +31,7 @@ import numpy as np
 
 def prepare(profiler, name: str) -> dict:
     """The variant's session and the feeds of a prefill and of one decode step after it."""
-    from vlmprune.runtime.generation import merge_image_features
+    from vlmprune.runtime.arch.llava import merge_image_features
 
     s, m, r = profiler.runtime.sessions, profiler.manifest, profiler.request
     decoder = s.decoder(name)
@@ -87,7 +87,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from vlmprune.runtime.profiling.profiler import ProfileConfig, Profiler, Schedule
+    from vlmprune.runtime.profiling.config import ProfileConfig, Schedule
+    from vlmprune.runtime.profiling.profiler import Profiler
     from vlmprune.runtime.profiling.report import choose_baseline
 
     config = ProfileConfig(prompt_tokens=args.prompt_tokens, new_tokens=2,

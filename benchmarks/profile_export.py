@@ -68,8 +68,8 @@ def export(model: str, out: Path, args: argparse.Namespace) -> Path:
     from vlmprune.export.manifest.variants import CUSTOM, full_variant
     from vlmprune.export.manifest.variants import VariantSpec as Spec
     from vlmprune.export.models.loading import load_vlm
-    from vlmprune.export.onnx.bundle import ExportSettings
     from vlmprune.export.onnx.pipeline import run_export
+    from vlmprune.export.onnx.settings import ExportSettings
 
     vlm = load_vlm(model)
     specs = [full_variant()] + [

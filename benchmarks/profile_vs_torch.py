@@ -88,7 +88,8 @@ def torch_side(model_path: str, removed: tuple[int, ...], threads: int, device: 
 
 
 def ort_side(manifest: str, variant: str, config, threads: int, provider: str, fast: bool):  # noqa: ANN201
-    from vlmprune.runtime.generation import greedy_decode, merge_image_features
+    from vlmprune.runtime.arch.llava import merge_image_features
+    from vlmprune.runtime.generation import greedy_decode, positions_from_mask
     from vlmprune.runtime.profiling.profiler import Profiler
 
     # Profiler.open refuses a CUDA run that would silently fall back to the CPU.
@@ -106,7 +107,9 @@ def ort_side(manifest: str, variant: str, config, threads: int, provider: str, f
         embeds = embed.run(["inputs_embeds"], {"input_ids": request.input_ids})[0]
         merged = merge_image_features(embeds, request.input_ids, features, image_token)
         t2 = time.perf_counter()
-        out = greedy_decode(decoder, embed, merged, request.mask, -1, new_tokens)
+        out = greedy_decode(
+            decoder, embed, merged, request.mask, positions_from_mask(request.mask), -1, new_tokens
+        )
         prefill = (t2 - t1 + out.prefill_s) * 1e3
         return (t1 - t0) * 1e3, prefill, out.decode_s * 1e3, out.tokens
 
@@ -134,7 +137,7 @@ def main() -> None:
 
     import os
 
-    from vlmprune.runtime.profiling.profiler import ProfileConfig
+    from vlmprune.runtime.profiling.config import ProfileConfig
 
     config = ProfileConfig(prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens)
     profiler, ort_run = ort_side(

@@ -3,7 +3,8 @@ across machines (the demo is trained on the GPU machine and evaluated elsewhere)
 
 import hashlib
 
-from vlmprune.export.tasks.base import Split, all_datasets
+from vlmprune.export.tasks.base import Split
+from vlmprune.export.tasks.catalog import all_datasets
 
 if __name__ == "__main__":
     import PIL

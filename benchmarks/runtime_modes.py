@@ -6,7 +6,7 @@ gives medians and fast/shared ratios from the same run. Memory is read from
 /proc/self/smaps_rollup: RSS counts a file page once per mapping, PSS once per page, and
 `anonymous` is private heap (where prepacked weight copies live).
 
-    python benchmarks/runtime_modes.py --manifest manifests/demo.json
+    python benchmarks/runtime_modes.py --manifest variants/demo/manifest.json
     python benchmarks/runtime_modes.py --manifest M --rounds 5 --requests 8 --json
     python benchmarks/runtime_modes.py --build demo   # export a random demo-size model first
 
@@ -51,8 +51,8 @@ def build_export(size: str, folder: Path) -> Path:
     """Export a random model of `size` with the builder's pipeline; the manifest's path."""
     from vlmprune.export.manifest.variants import VariantSpec
     from vlmprune.export.models.llava_build import tiny_vlm
-    from vlmprune.export.onnx.bundle import ExportSettings
     from vlmprune.export.onnx.pipeline import run_export
+    from vlmprune.export.onnx.settings import ExportSettings
 
     vlm = tiny_vlm(seed=0, size=size)
     specs = [VariantSpec(n, o, t, r, None) for n, o, t, r in VARIANTS[size]]

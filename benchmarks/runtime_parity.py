@@ -30,7 +30,7 @@ def main() -> None:
     from vlmprune.export.evaluation.evaluate import Evaluator
     from vlmprune.export.models.llava_build import tiny_vlm
     from vlmprune.export.models.loading import load_vlm
-    from vlmprune.export.tasks import all_datasets
+    from vlmprune.export.tasks.catalog import all_datasets
     from vlmprune.export.tasks.metrics import score_examples
     from vlmprune.runtime import Request, Runtime
 

@@ -29,7 +29,8 @@ from vlmprune.export.evaluation.pool import EvalPool
 from vlmprune.export.models.loading import load_vlm
 from vlmprune.export.search.beam import GenericObjective, beam_search, dataset_loss, generic_loss
 from vlmprune.export.search.scoring import ScoreSource
-from vlmprune.export.tasks.base import Split, all_datasets
+from vlmprune.export.tasks.base import Split
+from vlmprune.export.tasks.catalog import all_datasets
 from vlmprune.export.tasks.metrics import score_examples
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from vlmprune.export.tasks.base import Split, all_datasets
+from vlmprune.export.tasks.base import Split
+from vlmprune.export.tasks.catalog import all_datasets
 
 PAD = 6
 

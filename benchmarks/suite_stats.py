@@ -16,7 +16,8 @@ import random
 import time
 from collections import Counter
 
-from vlmprune.export.tasks.base import Split, all_datasets
+from vlmprune.export.tasks.base import Split
+from vlmprune.export.tasks.catalog import all_datasets
 
 
 def keys_of(dataset, split: Split) -> list:

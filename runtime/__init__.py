@@ -1,7 +1,7 @@
 """vlmprune's on-device runtime. Imports only onnxruntime, numpy, pillow and tokenizers.
 
     from vlmprune.runtime import Runtime
-    runtime = Runtime.from_manifest("manifests/demo.json")
+    runtime = Runtime.from_manifest("variants/demo/manifest.json")
     result = runtime.generate("photo.png", "What color is the circle?", task_hint="vqa")
     print(result.text, result.variant, result.why)
 

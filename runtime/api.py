@@ -1,12 +1,13 @@
 """The runtime's entry point: a manifest in, answers out, saying which variant ran and why.
 
-    runtime = Runtime.from_manifest("manifests/demo.json")
+    runtime = Runtime.from_manifest("variants/demo/manifest.json")
     result = runtime.generate("photo.png", "What color is the circle?", task_hint="vqa")
     result.text, result.variant, result.why, result.timings.decode_ms
 
 Pipeline per request: select (select.py) -> preprocess (PIL + numpy + tokenizers) ->
-vision_encoder -> embed_tokens, image features merged at the image-token positions ->
-greedy decoding with the KV cache (generation.py) on the chosen variant's decoder.
+vision_encoder -> embed_tokens, image features merged in -> greedy decoding with the KV
+cache (generation.py) on the chosen variant's decoder. What differs between VLMs
+(preprocessing, prompt, merge, position ids) is the manifest's architecture (arch/).
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 from tokenizers import Tokenizer
 
-from .arch.llava import format_prompt, preprocess_image
 from .errors import InputError, ManifestError
-from .generation import greedy_decode, left_pad, merge_image_features
+from .generation import greedy_decode, left_pad
 from .manifest import FileVerifier, Manifest, load_manifest
 from .select import Reason, Selection, select
 from .sessions import Provider, SessionConfig, SessionPool, WeightsMode, normalize_providers
@@ -67,7 +66,7 @@ class Request:
 
 @dataclass(frozen=True)
 class _Prepared:
-    pixels: np.ndarray  # (3, S, S) float32
+    image: object  # the architecture's preprocessed image (LLaVA: (3, S, S) float32)
     ids: list[int]
     seconds: float  # spent loading, checking and preprocessing
 
@@ -209,16 +208,16 @@ class Runtime:
         steps = self._max_new_tokens(max_new_tokens, max(len(p.ids) for p in prepared))
         vision, embed = self.sessions.vision, self.sessions.embed  # created on first use
         decoder = self.sessions.decoder(variant)
+        arch, images = self.manifest.arch, [p.image for p in prepared]
         t0 = time.perf_counter()
-        pixels = np.stack([p.pixels for p in prepared])  # (B, 3, S, S)
-        features = vision.run(["image_features"], {"pixel_values": pixels})[0]  # (B, n_img, H)
+        features = arch.image_features(vision, images)
         t1 = time.perf_counter()
         gen = self.manifest.generation
         ids, mask = left_pad([p.ids for p in prepared], gen.pad_token_id)  # (B, T) each
-        embeds = embed.run(["inputs_embeds"], {"input_ids": ids})[0]  # (B, T, H)
-        merged = merge_image_features(embeds, ids, features, self.manifest.image_token_id)
+        embeds = arch.inputs_embeds(embed, ids, features)  # (B, T, H)
+        positions = arch.position_ids(ids, mask, images)
         t2 = time.perf_counter()
-        out = greedy_decode(decoder, embed, merged, mask, gen.eos_token_id, steps)
+        out = greedy_decode(decoder, embed, embeds, mask, positions, gen.eos_token_id, steps)
         preprocess_ms = sum(p.seconds for p in prepared) * 1e3
         results = []
         for selection, tokens in zip(selections, out.tokens, strict=True):
@@ -258,27 +257,18 @@ class Runtime:
     def _prepare(self, request: Request, prefix: str) -> _Prepared:
         start = time.perf_counter()
         try:
-            image = load_image(request.image)
-            ids = self._prompt_ids(request.prompt)
+            image = self.manifest.arch.preprocess(load_image(request.image))
+            ids = self._prompt_ids(request.prompt, image)
         except InputError as exc:
             raise InputError(f"{prefix}{exc}") from None
-        pixels = preprocess_image(image, self.manifest.preprocess)
-        return _Prepared(pixels, ids, time.perf_counter() - start)
+        return _Prepared(image, ids, time.perf_counter() - start)
 
-    def _prompt_ids(self, prompt: object) -> list[int]:
+    def _prompt_ids(self, prompt: object, image: object) -> list[int]:
         if not isinstance(prompt, str):
             raise InputError(f"the prompt must be a string, not {type(prompt).__name__}")
         if not prompt.strip():
             raise InputError("the prompt is empty")
-        spec = self.manifest.preprocess
-        if spec.image_token in prompt:
-            raise InputError(f"the prompt must not contain the image token '{spec.image_token}'")
-        ids = self.tokenizer.encode(format_prompt(prompt, spec)).ids
-        n_image = sum(1 for i in ids if i == self.manifest.image_token_id)
-        if n_image != spec.num_image_tokens:
-            raise InputError(
-                f"the prompt tokenises to {n_image} image tokens, expected {spec.num_image_tokens}"
-            )
+        ids = self.manifest.arch.prompt_ids(self.tokenizer, prompt, image)
         context = self.manifest.generation.context_length
         if context is not None and len(ids) >= context:
             raise InputError(

@@ -1,9 +1,10 @@
 """Greedy decoding over the exported ONNX graphs, with numpy and onnxruntime only.
 
-The same loop as the builder's PyTorch reference (`vlmprune.export.evaluation.generation`): one
-prefill over the whole left-padded prompt, then one token per step with the KV cache;
-position ids come from the cumulative sum of the attention mask, so left padding does not
-shift positions. Graph I/O names are those of docs/contracts.md.
+The same loop as the builder's PyTorch reference (`vlmprune.export.evaluation.generation`):
+one prefill over the whole left-padded prompt, then one token per step with the KV cache.
+It does not know which VLM it runs: the inputs embeddings and the prefill's position ids
+come from the architecture (`vlmprune.runtime.arch`). Graph I/O names are those of
+docs/contracts.md.
 """
 
 from __future__ import annotations
@@ -54,33 +55,9 @@ def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.nd
     return ids, mask
 
 
-def merge_image_features(
-    inputs_embeds: np.ndarray,
-    input_ids: np.ndarray,
-    image_features: np.ndarray,
-    image_token_id: int,
-) -> np.ndarray:
-    """Token embeddings (B, T, H) with image features (B, n_img, H) at the image-token positions.
-
-    Row b's n_img image tokens take row b's features, in order (what LLaVA's masked_scatter
-    does when every row holds exactly n_img image tokens, which is checked here).
-    """
-    batch, n_img, hidden = image_features.shape
-    if inputs_embeds.shape[0] != batch or inputs_embeds.shape[2] != hidden:
-        raise ValueError(
-            f"image features {image_features.shape} do not fit token embeddings {inputs_embeds.shape}"
-        )
-    is_image = input_ids == image_token_id  # (B, T)
-    counts = is_image.sum(axis=1)
-    for row, count in enumerate(counts.tolist()):
-        if count != n_img:
-            raise ValueError(
-                f"row {row} holds {count} image tokens (id {image_token_id}); the vision "
-                f"encoder produced {n_img} features per image"
-            )
-    out = inputs_embeds.copy()
-    out[is_image] = image_features.reshape(batch * n_img, hidden).astype(out.dtype, copy=False)
-    return out
+def positions_from_mask(attention_mask: np.ndarray) -> np.ndarray:
+    """(B, T) position ids of a left-padded batch: padding does not shift positions."""
+    return np.clip(np.cumsum(attention_mask, axis=-1) - 1, 0, None).astype(np.int64)
 
 
 def greedy_decode(
@@ -88,18 +65,21 @@ def greedy_decode(
     embed_tokens: onnxruntime.InferenceSession,
     inputs_embeds: np.ndarray,
     attention_mask: np.ndarray,
+    position_ids: np.ndarray,
     eos_id: int,
     max_new_tokens: int,
 ) -> DecodeResult:
     """Greedy ids per row (EOS excluded) for left-padded `inputs_embeds` (B, T, H).
 
+    `position_ids` are the prefill's ((B, T), or (3, B, T) for M-RoPE: the architecture
+    decides); each decode step advances the last position of every row by one.
     The number of layers, kv heads and head_dim come from the decoder session's inputs.
     Rows that finished keep emitting EOS until every row has (or max_new_tokens is reached).
     """
     layout = _cache_layout(decoder)
     batch = inputs_embeds.shape[0]
     mask = np.ascontiguousarray(attention_mask, dtype=np.int64)
-    positions = np.clip(np.cumsum(mask, axis=-1) - 1, 0, None).astype(np.int64)  # (B, T)
+    positions = np.ascontiguousarray(position_ids, dtype=np.int64)
     empty = np.zeros((batch, layout.num_kv_heads, 0, layout.head_dim), dtype=layout.dtype)
     past = {
         f"past_key_values.{i}.{kind}": empty
@@ -123,7 +103,7 @@ def greedy_decode(
         generated.append(next_ids)
         finished |= next_ids == eos_id
         past = {name: outputs[name.replace("past_key_values.", "present.", 1)] for name in past}
-        positions = positions[:, -1:] + 1
+        positions = positions[..., -1:] + 1
         mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
         elapsed = time.perf_counter() - start
         if step == 0:

@@ -1,5 +1,5 @@
-"""Measured latency in the manifest: written by `vlmprune profile --write-manifest`, read by
-`select(..., max_latency_ms=X)`.
+"""Measured latency in the manifest, as `select(..., max_latency_ms=X)` reads it (written by
+`vlmprune profile --write-manifest`: vlmprune.runtime.profiling.latency).
 
 Each variant's `latency` field maps an execution provider to its latest measurement:
 
@@ -22,20 +22,12 @@ profiled shape (vision + prefill + `new_tokens` decoded), met 9 times out of 10.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import ManifestError
-from .manifest import Variant, load_manifest, parse_manifest
-
-if TYPE_CHECKING:
-    from .profiling.report import ProfileReport, VariantProfile
+from .manifest import Variant
 
 BUDGET_TIMING = "request_ms"
 BUDGET_STATISTIC = "p90"
@@ -63,70 +55,3 @@ def measured(variant: Variant, provider: str, where: str) -> Measured | None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise ManifestError(f"field '{field}' must be a number (milliseconds), not {value!r}")
     return Measured(variant.name, float(value), provider, str(entry.get("device", "unknown")))
-
-
-def latency_entry(report: ProfileReport, profile: VariantProfile) -> dict:
-    """What `--write-manifest` stores for one variant (see the module docstring)."""
-    c = report.config
-    out = report.to_json()
-    return {
-        "provider": report.provider,
-        "device": report.device,
-        "measured": report.created,
-        "onnxruntime": out["onnxruntime"],
-        "weights_mode": out["weights_mode"],
-        "schedule": out["schedule"],
-        "batch": c.batch,
-        "prompt_tokens": c.prompt_tokens,
-        "prompt_length": report.prompt_length,
-        "new_tokens": c.new_tokens,
-        "runs": c.runs,
-        "warmup": c.warmup,
-        **{key: stats.to_json() for key, stats in profile.timings.items()},
-        "peak_rss_mib": profile.peak_rss_mib,
-        "pss_mib": profile.pss_mib,
-        "gpu_memory_mib": profile.gpu_memory_mib,
-    }
-
-
-def write_latency(report: ProfileReport) -> Path:
-    """Store every profiled variant's latency in the report's manifest, atomically.
-
-    Only the `latency` fields of the profiled variants change (other providers' entries
-    stay); the result is validated by the runtime's reader before it replaces the file.
-    """
-    path = Path(report.manifest)
-    load_manifest(path)  # still the manifest that was profiled, and valid
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    profiled = {p.name: p for p in report.variants}
-    for entry in raw["variants"]:
-        profile = profiled.get(entry.get("name"))
-        if profile is None:
-            continue
-        old = entry.get("latency")
-        latency = dict(old) if isinstance(old, dict) and _is_keyed_by_provider(old) else {}
-        latency[report.provider] = latency_entry(report, profile)
-        entry["latency"] = latency
-    parse_manifest(raw, path.absolute())  # refuse to write what the runtime would refuse
-    return _atomic_write_json(path, raw)
-
-
-def _is_keyed_by_provider(latency: dict) -> bool:
-    return all(k.endswith("ExecutionProvider") and isinstance(v, dict) for k, v in latency.items())
-
-
-def _atomic_write_json(path: Path, payload: object) -> Path:
-    """Temp file in the same folder, fsync, rename; the file keeps its permissions."""
-    mode = path.stat().st_mode & 0o777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(payload, indent=2) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

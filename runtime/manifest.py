@@ -17,7 +17,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import MappingProxyType
 from typing import Any
 
-from .arch.llava import PreprocessSpec
+from .arch import architecture_class, supported
+from .arch.base import Architecture, PreprocessingError
 from .detect import TaskDetector
 from .errors import (
     IntegrityError,
@@ -91,7 +92,7 @@ class Manifest:
     path: Path  # the manifest file, absolute
     schema_version: int
     model: ModelInfo
-    preprocess: PreprocessSpec
+    arch: Architecture  # preprocessing, prompt and positions of `model.architecture`
     tokenizer: FileRef
     image_token_id: int
     generation: GenerationDefaults
@@ -161,7 +162,7 @@ def parse_manifest(raw: object, path: Path) -> Manifest:
         path=path,
         schema_version=version,
         model=model,
-        preprocess=_preprocess(r, pre),
+        arch=_architecture(r, model, pre),
         tokenizer=_tokenizer(r, pre),
         image_token_id=r.int_(pre, "image_token_id", where="preprocessing", minimum=0),
         generation=_generation(r, r.obj(r.get(top, "generation"), "generation")),
@@ -186,25 +187,18 @@ def _model(r: _Reader, m: dict) -> ModelInfo:
     )
 
 
-def _preprocess(r: _Reader, pre: dict) -> PreprocessSpec:
-    for name in (
-        "image_size",
-        "image_mean",
-        "image_std",
-        "image_token",
-        "num_image_tokens",
-        "prompt_template",
-    ):
-        r.get(pre, name, where="preprocessing")
+def _architecture(r: _Reader, model: ModelInfo, pre: dict) -> Architecture:
+    cls = architecture_class(model.architecture)
+    if cls is None:
+        raise r.error(
+            "model.architecture",
+            f"'{model.architecture}' is not an architecture this runtime runs "
+            f"(supported: {', '.join(supported())})",
+        )
     try:
-        spec = PreprocessSpec.from_dict(pre)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise r.error("preprocessing", f"not a valid preprocessing spec ({exc})") from None
-    if "{image}" not in spec.prompt_template or "{prompt}" not in spec.prompt_template:
-        raise r.error("preprocessing.prompt_template", "must hold '{image}' and '{prompt}'")
-    if len(spec.image_mean) != 3 or len(spec.image_std) != 3 or 0.0 in spec.image_std:
-        raise r.error("preprocessing.image_mean/image_std", "need 3 values each, std non-zero")
-    return spec
+        return cls.from_preprocessing(pre)
+    except PreprocessingError as exc:
+        raise r.error(exc.field, exc.problem) from None
 
 
 def _tokenizer(r: _Reader, pre: dict) -> FileRef:

@@ -10,7 +10,7 @@ from vlmprune.export.cli import main
 from vlmprune.export.manifest.detector import DetectorFitConfig
 from vlmprune.export.manifest.detector import fit_task_detector as _real_fit
 from vlmprune.export.models.loading import hash_model_dir
-from vlmprune.export.tasks.base import get_dataset
+from vlmprune.export.tasks.catalog import get_dataset
 
 # Three datasets with short answers (fast greedy loops): two of one task type (vqa), so the
 # task-type rule has to choose. Removal sets per k for the 4-block tiny model: shapes_vqa's

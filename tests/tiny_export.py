@@ -6,8 +6,8 @@ from pathlib import Path
 
 def export_variants(vlm, out: Path, specs, datasets, examples: int, **kwargs) -> Path:
     """run_export with `examples` parity and score examples (and batch); returns the manifest."""
-    from vlmprune.export.onnx.bundle import ExportSettings
     from vlmprune.export.onnx.pipeline import run_export
+    from vlmprune.export.onnx.settings import ExportSettings
 
     settings = ExportSettings(
         out=out,

@@ -128,8 +128,8 @@ def command(
         plan_single,
     )
     from ..models.loading import load_vlm
-    from ..onnx.bundle import ExportSettings
     from ..onnx.pipeline import run_export
+    from ..onnx.settings import ExportSettings
 
     if all_tasks == (task is not None or blocks is not None):
         raise VlmpruneError("give either --all-tasks, or --task NAME and/or --blocks 3,4")
@@ -177,7 +177,7 @@ def command(
 def _datasets(source: ScoresSource, generic: str) -> tuple[str, ...]:
     """Datasets for parity inputs and scores: those the generic objective covered, else the suite."""
     from ..manifest.variants import suite_dataset_names
-    from ..tasks.base import all_datasets
+    from ..tasks.catalog import all_datasets
 
     if source.path(generic).is_file():
         try:

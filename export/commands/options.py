@@ -15,7 +15,8 @@ def model_option(f: Callable) -> Callable:
         "model_spec",
         default="demo",
         show_default=True,
-        help="A model folder (HF LLaVA layout with vlmprune_preprocess.json) or 'demo'.",
+        help="'demo' (the embedded model) or a model folder of a supported architecture "
+        "(config.json, weights, tokenizer; docs/architecture.md lists what each needs).",
     )(f)
 
 
@@ -70,7 +71,7 @@ def resolve_device(device: str) -> str:
 
 def resolve_datasets(spec: str | None) -> list:
     """'all' / None / 'a,b' / 'mine.jsonl' -> dataset objects (suite names or JSONL files)."""
-    from ..tasks.base import get_dataset, parse_dataset_names
+    from ..tasks.catalog import get_dataset, parse_dataset_names
 
     if spec and any(s.strip().endswith(".jsonl") for s in spec.split(",")):
         from ..tasks.jsonl import JsonlDataset

@@ -107,7 +107,8 @@ def command(
       vlmprune profile --manifest M --provider cuda --ort-profile ort-traces/
     """
     from ...runtime import VlmRuntimeError
-    from ...runtime.profiling.profiler import ExecutionProvider, ProfileConfig, Profiler, Schedule
+    from ...runtime.profiling.config import ExecutionProvider, ProfileConfig, Schedule
+    from ...runtime.profiling.profiler import Profiler
 
     values = {"--runs": runs, "--warmup": warmup, "--prompt-tokens": prompt_tokens,
               "--new-tokens": new_tokens, "--batch": batch}  # fmt: skip
@@ -149,7 +150,7 @@ def command(
         profile_plot(payload, Path(plot))
         click.echo(f"plot: {plot}", err=to_stderr)
     if write_manifest:
-        from ...runtime.latency import write_latency
+        from ...runtime.profiling.latency import write_latency
 
         try:
             written = write_latency(report)

@@ -65,9 +65,9 @@ def command(
 
     \b
     Examples:
-      vlmprune run --manifest manifests/demo.json photo.png "What color is the circle?"
-      vlmprune run --manifest manifests/demo.json sign.png "What does the sign say?" --task-hint scene_text_qa
-      vlmprune run --manifest manifests/demo.json box.png "Read the code in the box." --detect --json
+      vlmprune run --manifest variants/demo/manifest.json photo.png "What color is the circle?"
+      vlmprune run --manifest variants/demo/manifest.json sign.png "What does the sign say?" --task-hint scene_text_qa
+      vlmprune run --manifest variants/demo/manifest.json box.png "Read the code in the box." --detect --json
     """
     from ...runtime import Runtime, VlmRuntimeError
 

@@ -19,7 +19,8 @@ def command(as_json: bool) -> None:
       vlmprune tasks
       vlmprune tasks --json | jq '.[].name'
     """
-    from ..tasks.base import Split, all_datasets
+    from ..tasks.base import Split
+    from ..tasks.catalog import all_datasets
 
     rows = [
         {

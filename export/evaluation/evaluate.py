@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ...runtime.arch.llava import format_prompt, preprocess_image
 from ..models.loading import LoadedVlm
 from ..tasks.base import Example, Split, TaskDataset
 from ..tasks.metrics import Metric, score_examples
@@ -94,11 +93,13 @@ class Evaluator:
         batches = []
         for start in range(0, len(examples), self.batch_size):
             chunk = examples[start : start + self.batch_size]
-            ids = [vlm.tokenizer.encode(format_prompt(e.prompt, vlm.spec)).ids for e in chunk]
+            images = [vlm.arch.preprocess(e.image) for e in chunk]
+            ids = [
+                vlm.arch.prompt_ids(vlm.tokenizer, e.prompt, im)
+                for e, im in zip(chunk, images, strict=True)
+            ]
             input_ids, mask = left_pad(ids, vlm.pad_id)
-            pixels = torch.from_numpy(
-                np.stack([preprocess_image(e.image, vlm.spec) for e in chunk])
-            )
+            pixels = torch.from_numpy(np.stack(images))
             embeds = vlm.adapter.input_embeddings(
                 vlm.model, input_ids.to(self.device), pixels.to(self.device)
             )

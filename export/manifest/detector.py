@@ -21,7 +21,8 @@ from types import MappingProxyType
 import numpy as np
 
 from ...runtime.detect import TaskDetector, features, softmax
-from ..tasks.base import Split, all_datasets
+from ..tasks.base import Split
+from ..tasks.catalog import all_datasets
 from .detector_heldout import HELDOUT
 
 

@@ -120,7 +120,7 @@ class ScoresSource:
 
 
 def validate_removal(blocks: Sequence[int], num_blocks: int) -> tuple[int, ...]:
-    from ..models.adapter import validate_removal as check  # torch: imported only when planning
+    from ..models.removal import validate_removal as check  # torch: imported only when planning
 
     return check(blocks, num_blocks)
 
@@ -164,7 +164,7 @@ def check_rule(rule: Rule, num_blocks: int) -> None:
 
 def suite_dataset_names(generic: ObjectiveScores) -> list[str]:
     """The datasets the generic objective covered, else the whole suite (in suite order)."""
-    from ..tasks.base import all_datasets
+    from ..tasks.catalog import all_datasets
 
     suite = [d.name for d in all_datasets()]
     if not generic.datasets:
@@ -196,7 +196,7 @@ def plan_single(
             raise ScoresError("--task full removes nothing; drop --blocks")
         return full_variant()
     if task is not None and task != GENERIC:
-        from ..tasks.base import get_dataset
+        from ..tasks.catalog import get_dataset
 
         get_dataset(task)  # unknown names fail here, with suggestions
     if blocks is None:
@@ -228,6 +228,6 @@ def _from_scores(
 def _task_type(dataset: str) -> str | None:
     if dataset == GENERIC:
         return None
-    from ..tasks.base import get_dataset
+    from ..tasks.catalog import get_dataset
 
     return get_dataset(dataset).task_type.value

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
+from ...runtime.arch.llava import Llava, PreprocessSpec
 from .adapter import ModelAdapter, register_adapter
 
 
@@ -21,6 +22,9 @@ class LlavaAdapter(ModelAdapter):
 
     def lm_head(self, model: PreTrainedModel) -> nn.Module:
         return model.lm_head
+
+    def runtime_architecture(self, model: PreTrainedModel, spec: PreprocessSpec) -> Llava:
+        return Llava(spec, int(model.config.image_token_id))
 
     def input_embeddings(
         self, model: PreTrainedModel, input_ids: torch.Tensor, pixel_values: torch.Tensor

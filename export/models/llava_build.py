@@ -165,7 +165,7 @@ _TINY_CORPUS = [
 
 def tiny_vlm(seed: int = 0, size: str = "tiny"):  # noqa: ANN201  (LoadedVlm; import cycle)
     """An in-memory random LLaVA with our tokenizer: for tests and quick CLI checks."""
-    from .adapter import adapter_for
+    from .architectures import adapter_for
     from .loading import LoadedVlm, hash_in_memory
     from .tokenizer import train_tokenizer
 

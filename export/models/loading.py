@@ -12,10 +12,11 @@ from tokenizers import Tokenizer
 from transformers import AutoConfig, AutoModelForImageTextToText, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
+from ...runtime.arch.base import Architecture
 from ...runtime.arch.llava import PREPROCESS_FILE, PreprocessSpec
 from ..errors import ModelLoadError, UnknownNameError
-from . import llava  # noqa: F401  (registers the built-in adapters before the check below)
-from .adapter import ADAPTERS, ModelAdapter, adapter_for
+from .adapter import ModelAdapter
+from .architectures import adapter_for, supported_model_types
 
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_NAME = "demo"
@@ -31,6 +32,11 @@ class LoadedVlm:
     spec: PreprocessSpec
     model_hash: str  # sha256 of the files (or the weights) that define the model
     path: Path | None = None
+
+    @property
+    def arch(self) -> Architecture:
+        """The runtime's architecture module for this model: preprocessing, prompt, merge."""
+        return self.adapter.runtime_architecture(self.model, self.spec)
 
     @property
     def num_blocks(self) -> int:
@@ -69,9 +75,9 @@ def load_vlm(spec: str = DEMO_NAME, device: str = "cpu") -> LoadedVlm:
         raise ModelLoadError(
             f"{path / 'config.json'}: not a readable model config ({exc})"
         ) from None
-    if model_type not in ADAPTERS:
+    if model_type not in supported_model_types():
         raise ModelLoadError(
-            f"{path}: model_type '{model_type}' is not a supported VLM (supported: {', '.join(ADAPTERS.names())})"
+            f"{path}: model_type '{model_type}' is not a supported VLM (supported: {', '.join(supported_model_types())})"
         )
     hf_logging.disable_progress_bar()  # one line per command, not a bar per weight file
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32).to(device).eval()

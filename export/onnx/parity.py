@@ -27,8 +27,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from ...runtime.arch.llava import format_prompt, preprocess_image
-from ...runtime.generation import greedy_decode, left_pad, merge_image_features
+from ...runtime.generation import greedy_decode, left_pad
 from ..evaluation.evaluate import MAX_NEW_TOKENS_CAP
 from ..evaluation.generation import greedy_generate
 from ..models.loading import LoadedVlm
@@ -161,7 +160,8 @@ class ParitySet:
     def build(
         cls, vlm: LoadedVlm, datasets: Sequence[str], n: int, batch_size: int = 32
     ) -> ParitySet:
-        from ..tasks.base import Split, get_dataset
+        from ..tasks.base import Split
+        from ..tasks.catalog import get_dataset
 
         per_dataset = -(-n // max(len(datasets), 1))
         queues = []
@@ -190,13 +190,10 @@ class ParitySet:
         (checked from these embeddings onward) stay in absolute terms.
         """
         worst, scale = 0.0, 1.0
-        image_token_id = self.vlm.model.config.image_token_id
+        arch = self.vlm.arch
         for batch in self.batches:
-            features = vision.run(None, {"pixel_values": batch.pixels})[0]
-            tokens = embed.run(None, {"input_ids": batch.input_ids})[0]
-            batch.onnx_embeds = merge_image_features(
-                tokens, batch.input_ids, features, image_token_id
-            )
+            features = arch.image_features(vision, list(batch.pixels))
+            batch.onnx_embeds = arch.inputs_embeds(embed, batch.input_ids, features)
             reference = batch.torch_embeds.numpy()
             worst = max(worst, _max_diff(batch.onnx_embeds, reference, batch.mask))
             scale = max(scale, float(np.abs(reference[batch.mask.astype(bool)]).max(initial=0)))
@@ -204,9 +201,13 @@ class ParitySet:
 
 
 def _batch(vlm: LoadedVlm, rows: list[tuple[str, object, int]]) -> ParityBatch:
-    ids = [vlm.tokenizer.encode(format_prompt(e.prompt, vlm.spec)).ids for _, e, _ in rows]
+    images = [vlm.arch.preprocess(e.image) for _, e, _ in rows]
+    ids = [
+        vlm.arch.prompt_ids(vlm.tokenizer, e.prompt, im)
+        for (_, e, _), im in zip(rows, images, strict=True)
+    ]
     input_ids, mask = left_pad(ids, vlm.pad_id)
-    pixels = np.stack([preprocess_image(e.image, vlm.spec) for _, e, _ in rows])
+    pixels = np.stack(images)
     with torch.no_grad():
         embeds = vlm.adapter.input_embeddings(
             vlm.model, torch.from_numpy(input_ids), torch.from_numpy(pixels)
@@ -229,8 +230,15 @@ def check_decoder(
     for batch in parity.batches:
         if batch.onnx_embeds is None:
             raise RuntimeError("ParitySet.attach_shared must run before check_decoder")
+        positions = vlm.arch.position_ids(batch.input_ids, batch.mask, list(batch.pixels))
         ours = greedy_decode(
-            decoder, embed, batch.onnx_embeds, batch.mask, vlm.eos_id, batch.max_new_tokens
+            decoder,
+            embed,
+            batch.onnx_embeds,
+            batch.mask,
+            positions,
+            vlm.eos_id,
+            batch.max_new_tokens,
         ).tokens
         theirs = greedy_generate(
             vlm, batch.torch_embeds, torch.from_numpy(batch.mask), batch.max_new_tokens

@@ -1,13 +1,18 @@
-"""`run_export`: plan -> staging folder -> graphs, parity, scores -> manifest -> rename into place."""
+"""`run_export`: the export, top to bottom.
+
+    destination checked -> staging folder -> graphs + parity + shared weights (build.py)
+    -> test-split scores and task-type choice (scores.py) -> task detector -> manifest
+    -> marker -> staging renamed into place (folder.py)
+
+Each stage returns what the next needs; none calls back into this module.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +22,6 @@ from ..manifest.build import (
     ManifestInputs,
     VariantEntry,
     build_manifest,
-    choose_task_type_variants,
     schema_problems,
     semantic_problems,
     sha256_file,
@@ -26,21 +30,24 @@ from ..manifest.build import (
 from ..manifest.variants import VariantSpec
 from ..models.loading import LoadedVlm
 from . import graphs
-from .bundle import (
+from .build import BuildResult, build_graphs
+from .folder import (
+    check_destination,
+    folder_bytes,
+    make_readable,
+    publish,
+    sigterm_as_interrupt,
+    staging_folder,
+)
+from .scores import measure_scores, selection_maps
+from .settings import (
     EMBED_FILE,
     MARKER_FILE,
     TOKENIZER_FILE,
     VISION_FILE,
-    BuildResult,
     ExportError,
     ExportSettings,
     Log,
-    build,
-    calib_relative_drops,
-    check_destination,
-    folder_bytes,
-    publish,
-    staging_folder,
     stderr_log,
 )
 from .weights import WEIGHTS_FILE
@@ -114,7 +121,7 @@ def run_export(
     manifest_inside = manifest_path.resolve().is_relative_to(out.resolve())
     started = time.perf_counter()
     staging = staging_folder(out)
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             result, manifest = _stage(
                 vlm, specs, settings, staging, extra_provenance, task_detector, log
@@ -130,7 +137,7 @@ def run_export(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     if not manifest_inside:
-        _readable(write_manifest(manifest_path, manifest))
+        make_readable(write_manifest(manifest_path, manifest))
     return ExportSummary(
         vlm.name, vlm.model_hash, out, manifest_path, result, files, time.perf_counter() - started
     )
@@ -153,12 +160,16 @@ def _stage(
         f"exporting {len(specs)} variant(s) ({distinct} distinct removal sets) of {vlm.name}; "
         f"parity on {settings.parity_examples} test examples"
     )
-    result = build(vlm, specs, settings, staging, log)
+    result = build_graphs(vlm, specs, settings, staging, log)
+    start = time.perf_counter()
+    measure_scores(vlm, result.outcomes, settings)
+    result.seconds["scores"] = time.perf_counter() - start
     vlm.tokenizer.save(str(staging / TOKENIZER_FILE))
     start = time.perf_counter()
     note("task types with several datasets: comparing their variants on the calib split")
-    inputs = _manifest_inputs(vlm, result, settings, staging, extra_provenance or {})
+    maps = selection_maps(vlm, result, settings)
     result.seconds["task_types"] = time.perf_counter() - start  # calib drops of contested types
+    inputs = _manifest_inputs(vlm, result, settings, staging, maps, extra_provenance or {})
     start = time.perf_counter()
     if callable(task_detector):
         note("fitting the task detector")
@@ -169,39 +180,19 @@ def _stage(
     if problems:
         raise ExportError(f"the manifest would be invalid: {problems[0]}")
     if manifest_path.is_relative_to(out):
-        _readable(write_manifest(staging / manifest_path.relative_to(out), manifest))
+        make_readable(write_manifest(staging / manifest_path.relative_to(out), manifest))
     marker = provenance(kind="vlmprune.export", model=vlm.name, model_hash=vlm.model_hash)
-    _readable(atomic_write_json(staging / MARKER_FILE, marker))
+    make_readable(atomic_write_json(staging / MARKER_FILE, marker))
     return result, manifest
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """`kill` (SIGTERM) during the build cleans up like Ctrl-C instead of leaving staging files."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _readable(path: Path) -> None:
-    """Atomic writes create 0600 temp files; an export is meant to be read by others too."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def _manifest_inputs(
-    vlm: LoadedVlm, result: BuildResult, settings: ExportSettings, staging: Path, extra: dict
+    vlm: LoadedVlm,
+    result: BuildResult,
+    settings: ExportSettings,
+    staging: Path,
+    maps: tuple[dict[str, str], dict[str, str], dict],
+    extra: dict,
 ) -> ManifestInputs:
     def entry(name: str) -> FileEntry:
         final = Path(
@@ -215,7 +206,7 @@ def _manifest_inputs(
     variants = [
         VariantEntry(o.spec, (entry(o.file),), o.scores, o.parity.to_json()) for o in result.written
     ]
-    dataset_map, type_map, evidence = _selection_maps(vlm, result, settings)
+    dataset_map, type_map, evidence = maps
     text = vlm.adapter.text_config(vlm.model)
     preprocessing = {
         **vlm.spec.to_dict(),
@@ -253,44 +244,6 @@ def _manifest_inputs(
         task_type_selection=evidence,
         provenance=_provenance(vlm, settings, extra),
     )
-
-
-def _selection_maps(
-    vlm: LoadedVlm, result: BuildResult, settings: ExportSettings
-) -> tuple[dict[str, str], dict[str, str], dict]:
-    """dataset -> variant and task type -> variant (docs/contracts.md; manifest.build)."""
-    from ..tasks.base import get_dataset
-
-    default = result.outcomes[0].spec.name
-    own = {o.spec.objective: o.spec.name for o in result.written}
-    dataset_map = {d: own.get(d, default) for d in settings.datasets}
-    dataset_type = {d: get_dataset(d).task_type.value for d in settings.datasets}
-    with_variant = {d: own[d] for d in settings.datasets if d in own}
-    removal = {o.spec.name: o.spec.removed_blocks for o in result.written}
-    drops: dict[str, dict[str, float]] = {}
-    for datasets, variants in _contested(with_variant, dataset_type):
-        measured = calib_relative_drops(vlm, {v: removal[v] for v in variants}, datasets, settings)
-        for variant, row in measured.items():
-            drops.setdefault(variant, {}).update(row)
-    type_map, evidence = choose_task_type_variants(with_variant, dataset_type, drops)
-    for row in evidence.values():
-        row.update(split="calib", n=settings.score_examples)
-    for task_type in dict.fromkeys(dataset_type.values()):
-        type_map.setdefault(task_type, default)
-    return dataset_map, type_map, evidence
-
-
-def _contested(
-    with_variant: dict[str, str], dataset_type: dict[str, str]
-) -> list[tuple[list[str], list[str]]]:
-    """(datasets, candidate variants) of each task type whose datasets have different variants."""
-    contested = []
-    for task_type in dict.fromkeys(dataset_type.values()):
-        members = [d for d, t in dataset_type.items() if t == task_type]
-        names = list(dict.fromkeys(with_variant[d] for d in members if d in with_variant))
-        if len(names) > 1:
-            contested.append((members, names))
-    return contested
 
 
 def _provenance(vlm: LoadedVlm, settings: ExportSettings, extra: dict) -> dict:

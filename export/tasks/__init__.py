@@ -1,5 +1,7 @@
-"""The synthetic task suite (8 datasets, 6 task types) and user JSONL datasets."""
+"""Tasks: the datasets a model is scored on, and the metric of each.
 
-from .base import DATASETS, Example, Split, TaskDataset, TaskType, all_datasets, get_dataset
-
-__all__ = ["DATASETS", "Example", "Split", "TaskDataset", "TaskType", "all_datasets", "get_dataset"]
+Entry points: `base` (task types, splits, examples, the dataset interface), `catalog`
+(`get_dataset`, `all_datasets`: every dataset one can name), `metrics` (the standard
+metric of each benchmark), `synthetic/` (the built-in suite: 8 generated datasets over
+the six task types) and `jsonl` (a user's own JSONL file).
+"""

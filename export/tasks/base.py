@@ -18,7 +18,6 @@ from typing import ClassVar
 
 from PIL import Image
 
-from ..errors import VlmpruneError
 from ..registry import Registry
 from .metrics import Metric
 
@@ -142,27 +141,3 @@ DATASETS: Registry[TaskDataset] = Registry("dataset")
 def register(cls: type[TaskDataset]) -> type[TaskDataset]:
     DATASETS.register(cls.name)(cls())
     return cls
-
-
-def get_dataset(name: str) -> TaskDataset:
-    from . import synthetic  # noqa: F401  (registers the built-in datasets)
-
-    return DATASETS.get(name)
-
-
-def all_datasets() -> list[TaskDataset]:
-    from . import synthetic  # noqa: F401
-
-    return [DATASETS.get(n) for n in DATASETS.names()]
-
-
-def parse_dataset_names(spec: str | None) -> list[str]:
-    """'all', None or 'a,b' -> validated names, in suite order for 'all'."""
-    if spec is None or spec.strip() in ("", "all"):
-        return [d.name for d in all_datasets()]
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    if not names:
-        raise VlmpruneError("--datasets is empty")
-    for name in names:
-        get_dataset(name)
-    return names

@@ -20,7 +20,8 @@ from tokenizers import Tokenizer
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ...runtime.arch.llava import PreprocessSpec, format_prompt
-from ..tasks.base import Example, Split, all_datasets
+from ..tasks.base import Example, Split
+from ..tasks.catalog import all_datasets
 
 IGNORE = -100  # label value that the loss skips (prompt, image and padding tokens)
 SEQ_LEN = 160  # longest suite example: 137 tokens (option_mcq) + its hint, with room

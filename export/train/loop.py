@@ -24,7 +24,8 @@ from tokenizers import Tokenizer
 from ..errors import ModelLoadError
 from ..models.llava_build import SIZES, build_llava, preprocess_spec, save_model_dir
 from ..models.tokenizer import train_tokenizer
-from ..tasks.base import Split, all_datasets
+from ..tasks.base import Split
+from ..tasks.catalog import all_datasets
 from .data import normalize_pixels, suite_texts, train_loader
 from .forward import LlavaLoss, image_offset
 from .ranks import Ranks
@@ -219,7 +220,7 @@ def _save(model, optimizer, step: int, ckpt: Path, tokenizer, spec, cfg: TrainCo
 def quick_eval(model, tokenizer: Tokenizer, spec, examples: int, log) -> dict[str, float]:  # noqa: ANN001
     """Greedy score on the first `examples` calib examples of each dataset (progress check)."""
     from ..evaluation.evaluate import Evaluator
-    from ..models.adapter import adapter_for
+    from ..models.architectures import adapter_for
     from ..models.loading import LoadedVlm
 
     model.eval()

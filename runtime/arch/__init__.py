@@ -1,4 +1,19 @@
 """What the runtime does differently per VLM architecture: image preprocessing, the prompt,
-where the image features go. One module per architecture, named like the builder's adapter
-(`vlmprune.export.models.<arch>`).
+where the image features go, the prefill's position ids. One module per architecture,
+named like the builder's adapter (`vlmprune.export.models.<arch>`); the interface is
+`base.Architecture`.
 """
+
+from __future__ import annotations
+
+from . import llava  # noqa: F401  (registers Llava)
+from .base import ARCHITECTURES, Architecture
+
+
+def architecture_class(model_type: str) -> type[Architecture] | None:
+    """The architecture registered for `model_type`, None if this runtime has none."""
+    return ARCHITECTURES.get(model_type)
+
+
+def supported() -> list[str]:
+    return sorted(ARCHITECTURES)

@@ -1,17 +1,30 @@
-"""Image and prompt preprocessing from a plain spec (no torch, no transformers).
+"""LLaVA on the runtime side: CLIP-style preprocessing, a fixed count of image tokens in a
+prompt template, image features replacing those tokens, positions from the mask.
 
-The builder evaluates with this same code, so the runtime's inputs match the PyTorch
-evaluation's inputs by construction; a test checks it against transformers' CLIP processor.
+Preprocessing is a plain spec (`vlmprune_preprocess.json` in a LLaVA model folder, copied
+into the manifest). The builder evaluates with this same code, so the runtime's inputs
+match the PyTorch evaluation's inputs by construction; a test checks it against
+transformers' CLIP processor. The builder's side is `vlmprune.export.models.llava`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
+
+from ..errors import InputError
+from ..generation import positions_from_mask
+from .base import Architecture, PreprocessingError, register_architecture
+
+if TYPE_CHECKING:
+    import onnxruntime
+    from tokenizers import Tokenizer
 
 PREPROCESS_FILE = "vlmprune_preprocess.json"  # stored beside config.json in a model folder
 
@@ -64,3 +77,134 @@ def format_prompt(prompt: str, spec: PreprocessSpec) -> str:
     """The model's text input: template with the image placeholder expanded."""
     image = spec.image_token * spec.num_image_tokens
     return spec.prompt_template.format(image=image, prompt=prompt.strip())
+
+
+def merge_image_features(
+    inputs_embeds: np.ndarray,
+    input_ids: np.ndarray,
+    image_features: np.ndarray,
+    image_token_id: int,
+) -> np.ndarray:
+    """Token embeddings (B, T, H) with image features (B, n_img, H) at the image-token positions.
+
+    Row b's n_img image tokens take row b's features, in order (what LLaVA's masked_scatter
+    does when every row holds exactly n_img image tokens, which is checked here).
+    """
+    batch, n_img, hidden = image_features.shape
+    if inputs_embeds.shape[0] != batch or inputs_embeds.shape[2] != hidden:
+        raise ValueError(
+            f"image features {image_features.shape} do not fit token embeddings {inputs_embeds.shape}"
+        )
+    is_image = input_ids == image_token_id  # (B, T)
+    counts = is_image.sum(axis=1)
+    for row, count in enumerate(counts.tolist()):
+        if count != n_img:
+            raise ValueError(
+                f"row {row} holds {count} image tokens (id {image_token_id}); the vision "
+                f"encoder produced {n_img} features per image"
+            )
+    out = inputs_embeds.copy()
+    out[is_image] = image_features.reshape(batch * n_img, hidden).astype(out.dtype, copy=False)
+    return out
+
+
+_SPEC_FIELDS = (
+    "image_size",
+    "image_mean",
+    "image_std",
+    "image_token",
+    "num_image_tokens",
+    "prompt_template",
+)
+
+
+@register_architecture
+class Llava(Architecture):
+    """A fixed number of image tokens in the prompt template; one square image per row."""
+
+    model_types = ("llava",)
+
+    def __init__(self, spec: PreprocessSpec, image_token_id: int) -> None:
+        self.spec = spec
+        self.image_token_id = image_token_id
+
+    @classmethod
+    def from_preprocessing(cls, pre: Mapping[str, Any]) -> Llava:
+        for name in (*_SPEC_FIELDS, "image_token_id"):
+            if name not in pre:
+                raise PreprocessingError(f"preprocessing.{name}", "is missing")
+        try:
+            spec = PreprocessSpec.from_dict(dict(pre))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise PreprocessingError("preprocessing", f"is not a valid spec ({exc})") from None
+        if "{image}" not in spec.prompt_template or "{prompt}" not in spec.prompt_template:
+            raise PreprocessingError(
+                "preprocessing.prompt_template", "must hold '{image}' and '{prompt}'"
+            )
+        if len(spec.image_mean) != 3 or len(spec.image_std) != 3 or 0.0 in spec.image_std:
+            raise PreprocessingError(
+                "preprocessing.image_mean/image_std", "need 3 values each, std non-zero"
+            )
+        image_token_id = pre["image_token_id"]
+        if (
+            not isinstance(image_token_id, int)
+            or isinstance(image_token_id, bool)
+            or image_token_id < 0
+        ):
+            raise PreprocessingError(
+                "preprocessing.image_token_id", f"must be an integer >= 0, not {image_token_id!r}"
+            )
+        return cls(spec, image_token_id)
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return preprocess_image(image, self.spec)
+
+    def prompt_ids(self, tokenizer: Tokenizer, prompt: str, image: Any) -> list[int]:
+        if self.spec.image_token in prompt:
+            raise InputError(
+                f"the prompt must not contain the image token '{self.spec.image_token}'"
+            )
+        ids = tokenizer.encode(format_prompt(prompt, self.spec)).ids
+        self._check_image_tokens(ids, "the prompt")
+        return ids
+
+    def synthetic_ids(self, tokenizer: Tokenizer, text_ids: Sequence[int], image: Any) -> list[int]:
+        spec = self.spec
+        before, marker, after = spec.prompt_template.partition("{prompt}")
+        placeholder = spec.image_token * spec.num_image_tokens
+        head = tokenizer.encode(before.format(image=placeholder)).ids
+        tail = tokenizer.encode(after.format(image=placeholder), add_special_tokens=False).ids
+        ids = [*head, *text_ids, *tail] if marker else [*head, *tail, *text_ids]
+        self._check_image_tokens(ids, "the template")
+        return ids
+
+    def synthetic_image(self, rng: np.random.Generator) -> Image.Image:
+        size = self.spec.image_size
+        return Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+    def image_features(
+        self, vision: onnxruntime.InferenceSession, images: Sequence[Any]
+    ) -> np.ndarray:
+        pixels = np.stack(list(images))  # (B, 3, S, S)
+        return vision.run(["image_features"], {"pixel_values": pixels})[0]  # (B, n_img, H)
+
+    def inputs_embeds(
+        self,
+        embed_tokens: onnxruntime.InferenceSession,
+        input_ids: np.ndarray,
+        features: np.ndarray,
+    ) -> np.ndarray:
+        embeds = embed_tokens.run(["inputs_embeds"], {"input_ids": input_ids})[0]  # (B, T, H)
+        return merge_image_features(embeds, input_ids, features, self.image_token_id)
+
+    def position_ids(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, images: Sequence[Any]
+    ) -> np.ndarray:
+        return positions_from_mask(attention_mask)
+
+    def _check_image_tokens(self, ids: Sequence[int], what: str) -> None:
+        n_image = sum(1 for i in ids if i == self.image_token_id)
+        if n_image != self.spec.num_image_tokens:
+            raise InputError(
+                f"{what} tokenises to {n_image} image tokens, expected {self.spec.num_image_tokens}"
+            )

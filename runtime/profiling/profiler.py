@@ -1,7 +1,7 @@
 """Latency of a manifest's variants: vision encoder, prefill, time to first token, decode.
 
 Torch-free (onnxruntime + numpy), the same code path as `Runtime.generate`: the runtime's
-sessions, `merge_image_features` and `greedy_decode`. Every request has a fixed shape, a
+sessions, the manifest's architecture and `greedy_decode`. Every request has a fixed shape, a
 synthetic image and prompt of `prompt_tokens` text tokens (plus the image tokens and the
 template), and decodes exactly `new_tokens` tokens (EOS is ignored), so variants are timed
 on identical work. Per variant: `warmup` untimed requests, then `runs` timed ones; each
@@ -24,20 +24,18 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from PIL import Image
 
 from ..api import Runtime
-from ..arch.llava import preprocess_image
-from ..errors import InputError, ProviderWarning, VlmRuntimeError
-from ..generation import greedy_decode, left_pad, merge_image_features
+from ..errors import InputError, ProviderWarning
+from ..generation import greedy_decode, left_pad
 from ..manifest import Manifest, Variant
-from ..sessions import CPU, CUDA
+from ..sessions import CUDA
 from . import machine
+from .config import ExecutionProvider, ProfileConfig, ProviderUnavailableError, Schedule
 from .report import (
     TIMINGS,
     ProfileReport,
@@ -46,49 +44,6 @@ from .report import (
     choose_baseline,
     fill_speedups,
 )
-
-
-class ProviderUnavailableError(VlmRuntimeError):
-    """The requested execution provider cannot run here (e.g. CUDA without onnxruntime-gpu)."""
-
-
-class ExecutionProvider(str, Enum):
-    CPU = "cpu"
-    CUDA = "cuda"
-
-    @property
-    def ort_providers(self) -> tuple[str, ...]:
-        # CUDA keeps CPU as onnxruntime's fallback for the few nodes CUDA has no kernel for.
-        return (CUDA, CPU) if self is ExecutionProvider.CUDA else (CPU,)
-
-
-class Schedule(str, Enum):
-    SEQUENTIAL = "sequential"  # one variant at a time, its decoder alone resident
-    INTERLEAVED = "interleaved"  # all resident; timed requests round-robin over the variants
-
-
-@dataclass(frozen=True)
-class ProfileConfig:
-    runs: int = 10
-    warmup: int = 2
-    prompt_tokens: int = 32  # text tokens of the question (image tokens and template extra)
-    new_tokens: int = 32  # decoded per request, EOS ignored
-    batch: int = 1
-    schedule: Schedule = Schedule.SEQUENTIAL
-    seed: int = 0  # the synthetic image and prompt
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "schedule", Schedule(self.schedule))
-        for name, minimum, why in (
-            ("runs", 1, ""),
-            ("warmup", 0, ""),
-            ("prompt_tokens", 1, ""),
-            ("new_tokens", 2, " (the first token comes from the prefill; decode is timed on the rest)"),
-            ("batch", 1, ""),
-        ):  # fmt: skip
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise InputError(f"{name} must be an integer >= {minimum}, not {value!r}{why}")
 
 
 @dataclass(frozen=True)
@@ -120,13 +75,18 @@ class RunTiming:
 
 @dataclass(frozen=True)
 class SyntheticRequest:
-    pixels: np.ndarray  # (B, 3, S, S) float32
+    images: tuple[object, ...]  # preprocessed by the manifest's architecture, one per row
     input_ids: np.ndarray  # (B, T) int64, every row the same length
     mask: np.ndarray  # (B, T) int64, all ones
 
     @property
     def prompt_length(self) -> int:
         return int(self.input_ids.shape[1])
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """(B, 3, S, S): the images stacked, for architectures with one fixed-size array each."""
+        return np.stack(self.images)
 
 
 def synthetic_request(
@@ -137,26 +97,17 @@ def synthetic_request(
 
     Refuses (InputError) a prompt that leaves no room for `new_tokens` in the context.
     """
-    spec, rng = manifest.preprocess, np.random.default_rng(config.seed)
-    before, marker, after = spec.prompt_template.partition("{prompt}")
-    image = spec.image_token * spec.num_image_tokens
-    head = tokenizer.encode(before.format(image=image)).ids
-    tail = tokenizer.encode(after.format(image=image), add_special_tokens=False).ids
+    arch, rng = manifest.arch, np.random.default_rng(config.seed)
     special = set(tokenizer.get_added_tokens_decoder())
     ordinary = np.array([i for i in range(tokenizer.get_vocab_size()) if i not in special])
-    rows, pixels = [], []
+    rows, images = [], []
     for _ in range(config.batch):
         text = rng.choice(ordinary, size=config.prompt_tokens).tolist()
-        rows.append([*head, *text, *tail] if marker else [*head, *tail, *text])
-        picture = rng.integers(0, 256, (spec.image_size, spec.image_size, 3), dtype=np.uint8)
-        pixels.append(preprocess_image(Image.fromarray(picture), spec))
-    n_image = sum(1 for i in rows[0] if i == manifest.image_token_id)
-    if n_image != spec.num_image_tokens:
-        raise InputError(
-            f"the template tokenises to {n_image} image tokens, expected {spec.num_image_tokens}"
-        )
+        images.append(arch.preprocess(arch.synthetic_image(rng)))
+        rows.append(arch.synthetic_ids(tokenizer, text, images[-1]))
     length, context = len(rows[0]), manifest.generation.context_length
     if context is not None and length + config.new_tokens > context:
+        n_image = sum(1 for i in rows[0] if i == manifest.image_token_id)
         raise InputError(
             f"prompt of {length} tokens ({config.prompt_tokens} text + {n_image} image + "
             f"{length - config.prompt_tokens - n_image} template) + {config.new_tokens} new "
@@ -164,7 +115,7 @@ def synthetic_request(
             "or --new-tokens"
         )
     ids, mask = left_pad(rows, manifest.generation.pad_token_id)
-    return SyntheticRequest(np.stack(pixels), ids, mask)
+    return SyntheticRequest(tuple(images), ids, mask)
 
 
 def run_once(
@@ -176,19 +127,22 @@ def run_once(
     new_tokens: int,
 ) -> RunTiming:
     """One request, timed by stage as `Runtime._run` times it, decoding exactly `new_tokens`."""
+    arch = manifest.arch
     t0 = time.perf_counter()
-    features = vision.run(["image_features"], {"pixel_values": request.pixels})[0]
+    features = arch.image_features(vision, request.images)
     t1 = time.perf_counter()
-    embeds = embed.run(["inputs_embeds"], {"input_ids": request.input_ids})[0]
-    merged = merge_image_features(embeds, request.input_ids, features, manifest.image_token_id)
+    embeds = arch.inputs_embeds(embed, request.input_ids, features)
+    positions = arch.position_ids(request.input_ids, request.mask, request.images)
     t2 = time.perf_counter()
-    out = greedy_decode(decoder, embed, merged, request.mask, eos_id=-1, max_new_tokens=new_tokens)
+    out = greedy_decode(
+        decoder, embed, embeds, request.mask, positions, eos_id=-1, max_new_tokens=new_tokens
+    )
     return RunTiming(
         vision_ms=(t1 - t0) * 1e3,
         prefill_ms=(t2 - t1 + out.prefill_s) * 1e3,
         decode_ms=out.decode_s * 1e3,
         new_tokens=out.steps,
-        batch=request.pixels.shape[0],
+        batch=len(request.images),
     )
 
 

@@ -13,16 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 
 from ..manifest import Manifest
 from ..sessions import WeightsMode
-
-if TYPE_CHECKING:
-    from .profiler import ProfileConfig
+from .config import ProfileConfig
 
 STATISTICS = ("p50", "p90", "p95", "p99", "mean")
 TIMINGS = (

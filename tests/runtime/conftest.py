@@ -223,7 +223,7 @@ def build_toy_export(root: Path, with_detector: bool = True) -> Path:
     ref = lambda p: {"path": f"variants/{p}", "sha256": sha256(out / p)}  # noqa: E731
     manifest = {
         "schema_version": 1,
-        "model": {"id": "toy", "hash": "0" * 64, "architecture": "toy", "num_blocks": NUM_BLOCKS},
+        "model": {"id": "toy", "hash": "0" * 64, "architecture": "llava", "num_blocks": NUM_BLOCKS},
         "preprocessing": {
             "image_size": S,
             "image_mean": [0.5, 0.5, 0.5],

@@ -34,7 +34,7 @@ def tiny_export(tmp_path_factory, tiny_vlm):
 
 @pytest.fixture(scope="module")
 def examples():
-    from vlmprune.export.tasks import get_dataset
+    from vlmprune.export.tasks.catalog import get_dataset
 
     return {name: list(get_dataset(name).examples("test", N_PER_DATASET)) for name in DATASETS}
 
@@ -43,7 +43,7 @@ def examples():
 def torch_answers(tiny_vlm, tiny_export, examples):
     """(variant, dataset) -> PyTorch greedy answers, and the evaluator's max_new_tokens."""
     from vlmprune.export.evaluation.evaluate import Evaluator
-    from vlmprune.export.tasks import get_dataset
+    from vlmprune.export.tasks.catalog import get_dataset
 
     evaluator = Evaluator(tiny_vlm, batch_size=4)
     answers, steps = {}, {}

@@ -7,7 +7,7 @@ import pytest
 from vlmprune.export.evaluation.cache import EvalCache, EvalEntry, EvalKey
 from vlmprune.export.evaluation.evaluate import Evaluator
 from vlmprune.export.search.scoring import ScoreSource
-from vlmprune.export.tasks.base import get_dataset
+from vlmprune.export.tasks.catalog import get_dataset
 
 KEY = EvalKey("abc123", "shapes_vqa", "calib", 3, (1, 4), "vqa_accuracy")
 

@@ -5,7 +5,8 @@ import copy
 import torch
 
 from vlmprune.export.evaluation.evaluate import Evaluator
-from vlmprune.export.tasks.base import Split, get_dataset
+from vlmprune.export.tasks.base import Split
+from vlmprune.export.tasks.catalog import get_dataset
 
 
 def test_fast_path_equals_permanently_pruned_model(tiny_vlm):

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from vlmprune.export.cli import main
 from vlmprune.export.errors import VlmpruneError
 from vlmprune.export.evaluation.pool import EvalPool, worker_devices
-from vlmprune.export.tasks.base import get_dataset
+from vlmprune.export.tasks.catalog import get_dataset
 
 
 def _search(model_dir, root, *extra):

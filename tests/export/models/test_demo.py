@@ -2,7 +2,8 @@
 
 from vlmprune.export.evaluation.evaluate import Evaluator
 from vlmprune.export.models.loading import load_vlm
-from vlmprune.export.tasks.base import Split, get_dataset
+from vlmprune.export.tasks.base import Split
+from vlmprune.export.tasks.catalog import get_dataset
 
 
 def test_demo_loads_with_fourteen_blocks_and_answers_shapes_questions():

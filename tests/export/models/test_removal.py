@@ -7,8 +7,9 @@ import torch
 from transformers import LlavaForConditionalGeneration
 
 from vlmprune.export.errors import InvalidBlocksError
-from vlmprune.export.models.adapter import adapter_for, validate_removal
+from vlmprune.export.models.architectures import adapter_for
 from vlmprune.export.models.llava_build import tiny_vlm
+from vlmprune.export.models.removal import validate_removal
 
 
 def _inputs(vlm, batch=2, seed=0):

@@ -14,7 +14,8 @@ from export_helpers import run_cli
 from vlmprune.export.evaluation.evaluate import Evaluator
 from vlmprune.export.models.loading import load_vlm
 from vlmprune.export.search.files import read_scores
-from vlmprune.export.tasks.base import Split, all_datasets
+from vlmprune.export.tasks.base import Split
+from vlmprune.export.tasks.catalog import all_datasets
 from vlmprune.runtime import Request, Runtime
 
 SCORES = Path(__file__).resolve().parents[3] / "scores"

@@ -6,7 +6,7 @@ import pytest
 from cli_helpers import one_error_line
 from export_helpers import FAST, run_cli, write_scores
 
-from vlmprune.export.onnx import bundle
+from vlmprune.export.onnx import build, folder, settings
 from vlmprune.export.onnx.parity import Divergence, ParityReport
 
 
@@ -115,7 +115,7 @@ def test_a_folder_of_another_model_is_never_replaced(project):
     root, args = project
     foreign = root / "foreign"
     foreign.mkdir()
-    (foreign / bundle.MARKER_FILE).write_text(
+    (foreign / settings.MARKER_FILE).write_text(
         json.dumps({"model": "other", "model_hash": "a" * 64})
     )
     (foreign / "weights.bin").write_bytes(b"theirs")
@@ -137,7 +137,7 @@ def test_interrupted_export_leaves_the_previous_export_untouched(project, monkey
     out = root / "out"
     assert run_cli(*args, "--task", "generic", "--out", out).exit_code == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    original = bundle.SharedWeightsWriter.add_graph
+    original = build.SharedWeightsWriter.add_graph
 
     def add_then_interrupt(self, model, file_name):
         path = original(self, model, file_name)
@@ -145,7 +145,7 @@ def test_interrupted_export_leaves_the_previous_export_untouched(project, monkey
             raise KeyboardInterrupt  # Ctrl-C after some files were written
         return path
 
-    monkeypatch.setattr(bundle.SharedWeightsWriter, "add_graph", add_then_interrupt)
+    monkeypatch.setattr(build.SharedWeightsWriter, "add_graph", add_then_interrupt)
     result = run_cli(*args, "--task", "generic", "--remove", "1", "--out", out)
     assert result.exit_code != 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -154,7 +154,7 @@ def test_interrupted_export_leaves_the_previous_export_untouched(project, monkey
 
 def test_a_variant_failing_parity_is_not_written_and_named(project, monkeypatch):
     root, args = project
-    real = bundle.check_decoder
+    real = build.check_decoder
 
     def worse_for_count_vqa(vlm, decoder, embed, parity, config):
         report = real(vlm, decoder, embed, parity, config)
@@ -163,7 +163,7 @@ def test_a_variant_failing_parity_is_not_written_and_named(project, monkeypatch)
             return ParityReport((2, 3), 0.5, 0.25, config, 6, 4, far)
         return report
 
-    monkeypatch.setattr(bundle, "check_decoder", worse_for_count_vqa)
+    monkeypatch.setattr(build, "check_decoder", worse_for_count_vqa)
     result = run_cli(*args, "--all-tasks", "--out", root / "out", "--json")
     one_error_line(
         result,
@@ -185,7 +185,7 @@ def test_a_variant_failing_parity_is_not_written_and_named(project, monkeypatch)
 def test_failing_default_variant_writes_nothing(project, monkeypatch):
     root, args = project
     monkeypatch.setattr(
-        bundle,
+        build,
         "check_decoder",
         lambda vlm, d, e, p, c: ParityReport((1, 2), 1.0, 1.0, c, 6, 0),
     )
@@ -200,7 +200,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(project, monkeypatch):
     def no_space(self, data):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(bundle.SharedWeightsWriter, "_store", no_space)
+    monkeypatch.setattr(build.SharedWeightsWriter, "_store", no_space)
     result = run_cli(*args, "--task", "generic", "--out", root / "out")
     one_error_line(result, "writing the export failed ([Errno 28] No space left on device)")
     assert not (root / "out").exists() and _leftovers(root) == []
@@ -212,6 +212,6 @@ def test_leftovers_of_killed_exports_are_cleaned_or_restored(tmp_path):
     (tmp_path / f".demo.partial-{dead}").mkdir()
     (tmp_path / f".demo.old-{dead}").mkdir()
     (tmp_path / f".demo.old-{dead}" / "weights.bin").write_bytes(b"previous")
-    staging = bundle.staging_folder(out)
+    staging = folder.staging_folder(out)
     assert (out / "weights.bin").read_bytes() == b"previous"  # killed mid-swap: put back
     assert sorted(p.name for p in tmp_path.iterdir()) == [staging.name, "demo"]

@@ -16,7 +16,7 @@ from vlmprune.export.onnx.parity import (
     check_decoder,
     session_from_proto,
 )
-from vlmprune.runtime.generation import greedy_decode
+from vlmprune.runtime.generation import greedy_decode, positions_from_mask
 
 DATASETS = ("shapes_vqa", "code_match", "receipts_docqa")
 
@@ -97,7 +97,10 @@ def test_runtime_greedy_answers_equal_pytorch_with_left_padding(tiny_vlm, shared
         session = session_from_proto(graphs.export_decoder(tiny_vlm))
         for batch in parity.batches:
             assert batch.mask.min() == 0 or len(batch.mask) == 1  # rows of different lengths
-            ours = greedy_decode(session, embed, batch.onnx_embeds, batch.mask, tiny_vlm.eos_id, 6)
+            positions = positions_from_mask(batch.mask)
+            ours = greedy_decode(
+                session, embed, batch.onnx_embeds, batch.mask, positions, tiny_vlm.eos_id, 6
+            )
             theirs = greedy_generate(tiny_vlm, batch.torch_embeds, torch.from_numpy(batch.mask), 6)
             assert ours.tokens == theirs
             assert ours.steps <= 6 and ours.prefill_s > 0

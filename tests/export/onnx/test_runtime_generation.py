@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from vlmprune.export.evaluation.generation import left_pad as torch_left_pad
-from vlmprune.runtime.generation import left_pad, merge_image_features
+from vlmprune.runtime.arch.llava import merge_image_features
+from vlmprune.runtime.generation import left_pad
 
 
 def test_left_pad_matches_the_builders_torch_version():

@@ -100,7 +100,7 @@ def mid_vlm():
     tokenizer = train_tokenizer(["a b c d e f g h"] * 4, vocab_size=64)
     model = build_llava(size, tokenizer, seed=1)
     spec = preprocess_spec(size)
-    from vlmprune.export.models.adapter import adapter_for
+    from vlmprune.export.models.architectures import adapter_for
 
     return LoadedVlm(
         "mid", model, adapter_for(model), tokenizer, spec, hash_in_memory(model, tokenizer, spec)

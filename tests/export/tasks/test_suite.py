@@ -13,10 +13,9 @@ from vlmprune.export.tasks.base import (
     IMAGE_SIZE,
     Split,
     TaskType,
-    all_datasets,
-    get_dataset,
     split_of_key,
 )
+from vlmprune.export.tasks.catalog import all_datasets, get_dataset
 from vlmprune.export.tasks.metrics import Metric
 
 SUITE = [

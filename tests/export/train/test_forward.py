@@ -7,7 +7,8 @@ import torch
 
 from vlmprune.export.models.llava_build import SIZES, build_llava, preprocess_spec
 from vlmprune.export.models.tokenizer import train_tokenizer
-from vlmprune.export.tasks.base import Split, get_dataset
+from vlmprune.export.tasks.base import Split
+from vlmprune.export.tasks.catalog import get_dataset
 from vlmprune.export.train.data import (
     IGNORE,
     SuiteStream,

@@ -18,8 +18,8 @@ from vlmprune.runtime import (
     Runtime,
     VariantUnavailableError,
 )
-from vlmprune.runtime.latency import write_latency
 from vlmprune.runtime.manifest import load_manifest
+from vlmprune.runtime.profiling.latency import write_latency
 from vlmprune.runtime.profiling.profiler import (
     ProfileConfig,
     Profiler,

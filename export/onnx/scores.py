@@ -1,0 +1,102 @@
+"""What the written variants score, measured with PyTorch (blocks removed): the test-split
+score of every variant on every dataset, and the calib-split drops that decide which
+variant serves a task type whose datasets chose different ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..manifest.build import choose_task_type_variants
+from ..models.loading import LoadedVlm
+from .build import BuildResult, VariantOutcome
+from .settings import ExportSettings, progress
+
+
+def measure_scores(
+    vlm: LoadedVlm, outcomes: list[VariantOutcome], settings: ExportSettings
+) -> None:
+    """Test-split score of every written variant on every dataset (PyTorch, blocks removed)."""
+    from ..evaluation.evaluate import Evaluator
+    from ..tasks.base import Split
+    from ..tasks.catalog import get_dataset
+
+    evaluator = Evaluator(vlm, batch_size=settings.batch_size)
+    removal_sets = list(
+        dict.fromkeys(o.spec.removed_blocks for o in outcomes if o.file is not None)
+    )
+    jobs = [(r, d) for r in removal_sets for d in settings.datasets]
+    scores: dict[tuple[int, ...], dict[str, float]] = {r: {} for r in removal_sets}
+    for removed, dataset in progress(jobs, settings.progress, "test-split scores", "eval"):
+        result = evaluator.evaluate(
+            get_dataset(dataset), Split.TEST, removed, settings.score_examples
+        )
+        scores[removed][dataset] = result.score
+    for outcome in outcomes:
+        if outcome.file is not None:
+            outcome.scores = dict(scores[outcome.spec.removed_blocks])
+
+
+def calib_relative_drops(
+    vlm: LoadedVlm,
+    removal_sets: dict[str, tuple[int, ...]],
+    datasets: Iterable[str],
+    settings: ExportSettings,
+) -> dict[str, dict[str, float]]:
+    """variant -> dataset -> calib relative drop (base - score) / base of its removal set."""
+    from ..evaluation.evaluate import Evaluator
+    from ..tasks.base import Split
+    from ..tasks.catalog import get_dataset
+
+    evaluator = Evaluator(vlm, batch_size=settings.batch_size)
+    datasets = list(datasets)
+    base = {
+        d: evaluator.evaluate(get_dataset(d), Split.CALIB, (), settings.score_examples).score
+        for d in datasets
+    }
+    drops: dict[str, dict[str, float]] = {}
+    for name, removed in removal_sets.items():
+        drops[name] = {}
+        for d in datasets:
+            score = evaluator.evaluate(
+                get_dataset(d), Split.CALIB, removed, settings.score_examples
+            ).score
+            drops[name][d] = (base[d] - score) / base[d] if base[d] > 0 else base[d] - score
+    return drops
+
+
+def selection_maps(
+    vlm: LoadedVlm, result: BuildResult, settings: ExportSettings
+) -> tuple[dict[str, str], dict[str, str], dict]:
+    """dataset -> variant and task type -> variant (docs/contracts.md; manifest.build)."""
+    from ..tasks.catalog import get_dataset
+
+    default = result.outcomes[0].spec.name
+    own = {o.spec.objective: o.spec.name for o in result.written}
+    dataset_map = {d: own.get(d, default) for d in settings.datasets}
+    dataset_type = {d: get_dataset(d).task_type.value for d in settings.datasets}
+    with_variant = {d: own[d] for d in settings.datasets if d in own}
+    removal = {o.spec.name: o.spec.removed_blocks for o in result.written}
+    drops: dict[str, dict[str, float]] = {}
+    for datasets, variants in _contested(with_variant, dataset_type):
+        measured = calib_relative_drops(vlm, {v: removal[v] for v in variants}, datasets, settings)
+        for variant, row in measured.items():
+            drops.setdefault(variant, {}).update(row)
+    type_map, evidence = choose_task_type_variants(with_variant, dataset_type, drops)
+    for row in evidence.values():
+        row.update(split="calib", n=settings.score_examples)
+    for task_type in dict.fromkeys(dataset_type.values()):
+        type_map.setdefault(task_type, default)
+    return dataset_map, type_map, evidence
+
+
+def _contested(
+    with_variant: dict[str, str], dataset_type: dict[str, str]
+) -> list[tuple[list[str], list[str]]]:
+    """(datasets, candidate variants) of each task type whose datasets have different variants."""
+    contested = []
+    for task_type in dict.fromkeys(dataset_type.values()):
+        members = [d for d, t in dataset_type.items() if t == task_type]
+        names = list(dict.fromkeys(with_variant[d] for d in members if d in with_variant))
+        if len(names) > 1:
+            contested.append((members, names))
+    return contested

@@ -1,0 +1,49 @@
+"""What an export is asked to do, where its files go, and how it reports: shared by every
+stage of `run_export` (pipeline.py)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import VlmpruneError
+from . import graphs
+from .parity import ParityConfig
+
+MANIFEST_FILE = "manifest.json"
+MARKER_FILE = "vlmprune_export.json"
+TOKENIZER_FILE = "tokenizer.json"
+VISION_FILE = f"{graphs.VISION_ENCODER}.onnx"
+EMBED_FILE = f"{graphs.EMBED_TOKENS}.onnx"
+
+Log = Callable[[str], None]
+
+
+class ExportError(VlmpruneError):
+    """The export cannot proceed; nothing was changed in the output folder."""
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    out: Path
+    manifest: Path
+    datasets: tuple[str, ...]  # parity inputs and measured scores come from these
+    parity_examples: int = 200
+    score_examples: int = 200
+    batch_size: int = 32
+    parity: ParityConfig = field(default_factory=ParityConfig)
+    progress: bool = True
+
+
+def stderr_log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def progress(items: list, enabled: bool, desc: str, unit: str) -> Iterable:
+    if not enabled or len(items) < 2:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit=unit, file=sys.stderr)

@@ -1,0 +1,88 @@
+"""The interface every architecture module implements, and their registry.
+
+The generic parts of the runtime (api, profiling, the greedy loop) ask an `Architecture`
+for everything that differs between VLMs: how an image becomes vision-encoder inputs, how
+a prompt becomes token ids around the image, how image features enter the token
+embeddings, and which position ids the decoder's prefill gets. Decode steps then advance
+every position by one, whatever its shape ((B, T), or (3, B, T) for M-RoPE).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+if TYPE_CHECKING:  # onnxruntime and tokenizers come with whoever creates the sessions
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+
+class PreprocessingError(ValueError):
+    """The manifest's `preprocessing` section does not fit the architecture."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field = field  # e.g. "preprocessing.image_size"
+        self.problem = problem
+
+
+class Architecture(ABC):
+    """The runtime side of one VLM architecture (named like the builder's adapter)."""
+
+    model_types: ClassVar[tuple[str, ...]]  # the manifest's `model.architecture` values
+
+    @classmethod
+    @abstractmethod
+    def from_preprocessing(cls, pre: Mapping[str, Any]) -> Architecture:
+        """Build from the manifest's `preprocessing` section; PreprocessingError if invalid."""
+
+    @abstractmethod
+    def preprocess(self, image: Image.Image) -> Any:
+        """One RGB-convertible image -> what `image_features` takes for it."""
+
+    @abstractmethod
+    def prompt_ids(self, tokenizer: Tokenizer, prompt: str, image: Any) -> list[int]:
+        """The model's token ids for `prompt` about one preprocessed image (InputError if
+        the prompt cannot be used, e.g. it holds the image placeholder itself)."""
+
+    @abstractmethod
+    def synthetic_ids(self, tokenizer: Tokenizer, text_ids: Sequence[int], image: Any) -> list[int]:
+        """`prompt_ids` with `text_ids` where the user's prompt goes (for profiling)."""
+
+    @abstractmethod
+    def synthetic_image(self, rng: np.random.Generator) -> Image.Image:
+        """A random image of the size profiling uses."""
+
+    @abstractmethod
+    def image_features(
+        self, vision: onnxruntime.InferenceSession, images: Sequence[Any]
+    ) -> np.ndarray:
+        """The vision encoder's output for a batch of preprocessed images."""
+
+    @abstractmethod
+    def inputs_embeds(
+        self,
+        embed_tokens: onnxruntime.InferenceSession,
+        input_ids: np.ndarray,
+        features: np.ndarray,
+    ) -> np.ndarray:
+        """(B, T, H) decoder inputs: token embeddings with the image features merged in."""
+
+    @abstractmethod
+    def position_ids(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, images: Sequence[Any]
+    ) -> np.ndarray:
+        """Position ids of the prefill for a left-padded batch."""
+
+
+ARCHITECTURES: dict[str, type[Architecture]] = {}
+
+
+def register_architecture(cls: type[Architecture]) -> type[Architecture]:
+    for model_type in cls.model_types:
+        ARCHITECTURES[model_type] = cls
+    return cls
