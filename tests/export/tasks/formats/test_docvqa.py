@@ -1,0 +1,26 @@
+"""DocVQA files: questionId records, image paths under the split folder, ANLS."""
+
+import pytest
+
+from vlmprune.export.metrics import Metric
+from vlmprune.export.tasks.base import TaskType
+
+from .fixtures import one_dataset, record, score, write_docvqa
+
+
+def test_reads_records(tmp_path):
+    ds = one_dataset(tmp_path, write_docvqa(tmp_path), split="val")
+    assert ds.task_type is TaskType.DOC_QA and ds.metric is Metric.ANLS
+    rec = record(ds, "9000")
+    assert rec.answers == ("$1,234", "1234") and rec.splits == {"val"}
+    assert rec.image.path.as_posix().endswith("docvqa/val/documents/doc0.png")
+    assert rec.where == "val_v1.0.json questionId 9000"
+
+
+def test_anls_by_hand(tmp_path):
+    ds = one_dataset(tmp_path, write_docvqa(tmp_path))
+    assert score(ds, "9000", "1234") == 1.0  # equals the second reference
+    # "1,234" vs "$1,234": 1 edit / 6 -> 5/6; vs "1234": 1 edit / 5 -> 4/5; max 5/6.
+    assert score(ds, "9000", "1,234") == pytest.approx(5 / 6)
+    # "12" vs "1234": 2/4 = 0.5, not below the 0.5 threshold -> 0.
+    assert score(ds, "9000", "12") == 0.0
