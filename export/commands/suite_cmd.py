@@ -62,6 +62,7 @@ def list_suite(suite_file: str, as_json: bool) -> None:
                 "records": len(pool.records),
                 "skipped": pool.skipped,
                 "stratify": d.spec.stratify,
+                "fingerprint": d.fingerprint,
                 "skill": d.skill,
             }
         )

@@ -21,7 +21,7 @@ from ..registry import Registry
 from .base import Draft, Example, Split
 from .formats.base import Problems, Record
 from .sampling import Draw, draw
-from .suite_file import DatasetSpec, SuiteSpec, parse_suite
+from .suite_file import DatasetSpec, SuiteSpec, dataset_hash, parse_suite
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,14 @@ class FileDataset:
         self.max_new_tokens = spec.max_new_tokens
         self._pool: Pool | None = None
         self._draws: dict[int, Draw] = {}
+        self._fingerprint: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of this dataset's files and settings: a cache key where `name` is not one."""
+        if self._fingerprint is None:
+            self._fingerprint = dataset_hash(self.spec)
+        return self._fingerprint
 
     def pool(self, problems: Problems | None = None) -> Pool:
         """Read the files (once) and keep the requested splits; `problems` collects, if given."""

@@ -178,11 +178,15 @@ def _dataset(name: str, table: dict, suite: Path, seed: int, where: str) -> Data
     )
 
 
+def _hint(value: str, names: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
 def _check_keys(table: dict, allowed: tuple[str, ...], where: str) -> None:
     for key in table:
         if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = _hint(key, allowed)
             raise VlmpruneError(
                 f"{where}: unknown key {key!r}.{hint} Allowed: {', '.join(allowed)}"
             )
@@ -242,8 +246,7 @@ def _enum(table: dict, key: str, enum: type[TaskType], where: str) -> TaskType |
         return enum(value)
     except ValueError:
         names = [m.value for m in enum]
-        close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = _hint(str(value), names)
         raise VlmpruneError(
             f"{where} {key}: unknown {key} {value!r}.{hint} Available: {', '.join(names)}"
         ) from None
@@ -337,11 +340,36 @@ def suite_hash(spec: SuiteSpec) -> str:
     """
     digest = hashlib.sha256(spec.path.read_bytes())
     for ds in sorted(spec.datasets, key=lambda d: d.name):
-        for field in ds.format.paths:
-            for path in ds.source.files(field.name):
-                digest.update(f"\0{ds.name}\0{field.name}\0".encode())
-                digest.update(_identity(path, field).encode())
+        digest.update(f"\0{ds.name}\0{_files_identity(ds)}".encode())
     return digest.hexdigest()
+
+
+def dataset_hash(spec: DatasetSpec) -> str:
+    """sha256 of what decides one dataset's examples and scores: its data files (as in
+    `suite_hash`), split, counts, seed, strata, prompt, metric and budget. Unlike the
+    suite hash it ignores the other tables, so it can key cached evaluations."""
+    fields = (
+        spec.format.name,
+        spec.splits,
+        spec.calib,
+        spec.test,
+        spec.seed,
+        spec.stratify,
+        spec.prompt,
+        spec.task_type.value,
+        spec.metric.value,
+        spec.max_new_tokens,
+        sorted(spec.source.options.items()),
+    )
+    return hashlib.sha256(f"{fields!r}\0{_files_identity(spec)}".encode()).hexdigest()
+
+
+def _files_identity(ds: DatasetSpec) -> str:
+    return "\0".join(
+        f"{field.name}={_identity(path, field)}"
+        for field in ds.format.paths
+        for path in ds.source.files(field.name)
+    )
 
 
 def _identity(path: Path, field: PathField) -> str:

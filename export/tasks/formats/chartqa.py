@@ -4,7 +4,7 @@ Read from github.com/vis-nlp/ChartQA ("ChartQA Dataset/test/test_human.json" and
 README: each split folder has <split>_human.json, <split>_augmented.json and png/):
 
     [{"imgname": "41699051005347.png", "query": "How many food items are shown?", "label": "14"}]
-    image: <images>/<imgname>           (images = "ChartQA Dataset/test/png")
+    image: <images>/<imgname>           (default: the png/ folder beside the file)
 
 Records have no id: the key is "<file stem>:<index>". Stratum `source` is "human" or
 "augmented" from the file name (ChartQA reports the two separately), and the split label
@@ -39,7 +39,7 @@ class ChartQa(Format):
     name = "chartqa"
     paths = (
         PathField("annotations", many=True, help="<split>_human.json, <split>_augmented.json"),
-        PathField("images", PathKind.DIR, help="the split's png/ folder"),
+        PathField("images", PathKind.DIR, required=False, help="default: png/ beside each file"),
     )
     strata = ("source",)
     has_splits = True
@@ -52,9 +52,9 @@ class ChartQa(Format):
     skill = "read values off real charts and compute with them (5% numeric tolerance)"
 
     def read(self, source: Source, problems: Problems) -> Read:
-        folder = source.path("images")
         records = []
         for path in source.files("annotations"):
+            folder = source.path("images") or path.parent / "png"  # the release's layout
             match = _OFFICIAL_NAME.fullmatch(path.stem)
             split, origin = (match["split"], match["source"]) if match else ("", path.stem)
             for i, row in enumerate(top_list(load_json(path), None, path)):

@@ -23,9 +23,10 @@ class DataListFormat(Format):
         raise NotImplementedError
 
     def read(self, source: Source, problems: Problems) -> Read:
-        folder = source.path("images")
         records = []
         for path in source.files("annotations"):
+            # Without `images`, paths are relative to the file (DocVQA ships them together).
+            folder = source.path("images") or path.parent
             data = load_json(path)
             file_split = ""
             if self.file_split_key and isinstance(data, dict):

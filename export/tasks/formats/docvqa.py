@@ -6,7 +6,8 @@ same keys from its parquet copy: questionId, question, answers, data_split):
     {"dataset_name": "docvqa", "dataset_split": "val", "dataset_version": "1.0",
      "data": [{"questionId", "question", "image": "documents/<name>.png", "answers": [...],
                "docId", "data_split", "question_types" (withQT files)}]}
-    image: <images>/<image>
+    image: <images>/<image>     (without `images`: next to the file, as in the release:
+                                 train/train_v1.0.json, train/documents/)
 
 Split labels are each record's `data_split`, else the file's `dataset_split`. The test
 file has no answers. Metric: ANLS (threshold 0.5), the challenge's metric.
@@ -26,7 +27,9 @@ class DocVqa(DataListFormat):
     name = "docvqa"
     paths = (
         PathField("annotations", many=True, help="<split>_v1.0.json"),
-        PathField("images", PathKind.DIR, help="folder holding each record's image path"),
+        PathField(
+            "images", PathKind.DIR, required=False, help="default: each annotation file's folder"
+        ),
     )
     has_splits = True
     id_key = "questionId"

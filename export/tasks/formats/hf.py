@@ -124,6 +124,7 @@ def _open(source: Source) -> tuple[dict[str, tuple[str, Any]], tuple[Path, ...]]
     """split label -> (name for messages, datasets.Dataset); and the files they come from."""
     import datasets
 
+    datasets.disable_progress_bars()  # one line per problem on the terminal, no bars
     folder, files = source.path("path"), source.files("data_files")
     if (folder is None) == (not files):
         raise VlmpruneError(
@@ -219,7 +220,7 @@ def _fields(
     hint = str(row[columns["hint"]] or "") if "hint" in columns else ""
     fields = option_fields(question, options, hint, where)
     letter = _LETTER.fullmatch(answer) if isinstance(answer, str) else None
-    if letter and not answer.strip().isdigit():
+    if letter:  # the answer is already a letter ("B", "(B)")
         return fields, (letter.group(1),)
     return fields, (option_letter(answer, len(options), where),)
 
@@ -231,9 +232,12 @@ def _present(table: Any, column: str) -> list[bool]:
 
     data = table.data.column(column)
     ok = pc.invert(pc.is_null(data))
-    if pa.types.is_struct(data.type):
-        parts = [pc.invert(pc.is_null(pc.struct_field(data, [name]))) for name in ("bytes", "path")]
-        ok = pc.and_(ok, pc.or_(*parts))
+    if pa.types.is_struct(data.type):  # an HF Image: {"bytes", "path"}, either may be set
+        names = [f.name for f in data.type if f.name in ("bytes", "path")]
+        parts = [pc.invert(pc.is_null(pc.struct_field(data, [name]))) for name in names]
+        if parts:
+            held = parts[0] if len(parts) == 1 else pc.or_(*parts)
+            ok = pc.and_(ok, held)
     return [bool(v) for v in ok.to_pylist()]
 
 

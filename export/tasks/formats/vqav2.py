@@ -34,14 +34,21 @@ from .base import (
 from .common import SHORT_ANSWER, answer_strings, key_of, labels, load_json, top_list
 
 
+def _paths(prefix: str) -> tuple[PathField, ...]:
+    """The suite keys; VQA v2's file names start with "v2_", OK-VQA's do not."""
+    return (
+        PathField(
+            "questions", many=True, help=f"{prefix}OpenEnded_mscoco_<subtype>_questions.json"
+        ),
+        PathField("annotations", many=True, help=f"{prefix}mscoco_<subtype>_annotations.json"),
+        PathField("images", PathKind.DIR, help="folder of COCO_<subtype>_<id>.jpg"),
+    )
+
+
 @register_format
 class Vqav2(Format):
     name = "vqav2"
-    paths = (
-        PathField("questions", many=True, help="v2_OpenEnded_mscoco_<subtype>_questions.json"),
-        PathField("annotations", many=True, help="v2_mscoco_<subtype>_annotations.json"),
-        PathField("images", PathKind.DIR, help="folder of COCO_<subtype>_<id>.jpg"),
-    )
+    paths = _paths("v2_")
     strata = ("answer_type", "question_type")
     has_splits = True
     task_type = TaskType.VQA
@@ -103,11 +110,7 @@ class OkVqa(Vqav2):
     """OK-VQA: the VQA v2 files' layout (OpenEnded_mscoco_val2014_questions.json, ...)."""
 
     name = "okvqa"
-    paths = (
-        PathField("questions", many=True, help="OpenEnded_mscoco_<subtype>_questions.json"),
-        PathField("annotations", many=True, help="mscoco_<subtype>_annotations.json"),
-        PathField("images", PathKind.DIR, help="folder of COCO_<subtype>_<id>.jpg"),
-    )
+    paths = _paths("")
     # OK-VQA's answer_type is "other" throughout; its question_type is a knowledge category.
     stratify = "question_type"
     skill = "questions that need outside knowledge about COCO photos, 10 human answers each"

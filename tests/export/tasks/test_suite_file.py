@@ -244,7 +244,7 @@ def test_validate_reports_every_problem_one_line_each(seed_suite, tmp_path):
     annotations = load_json_file(vqa)
     del annotations["annotations"][0]
     dump(vqa, annotations)
-    (tmp_path / "docvqa" / "val_v1.0.json").write_text("{not json")
+    (tmp_path / "docvqa" / "val" / "val_v1.0.json").write_text("{not json")
     bad = _run("suite", "validate", str(seed_suite))
     assert bad.exit_code == 1
     lines = [line for line in bad.output.splitlines() if ": " in line and "problem" not in line]
@@ -313,3 +313,45 @@ def test_eval_bad_suite_input_is_one_line(tmp_path, args, message):
         message = "tally_qa: calib 2 + test 3 = 5 examples requested, but the files hold 0"
     result = _run("eval", "--model", "demo", "--suite", str(path), "--limit", "1", *args)
     one_error_line(result, message)
+
+
+def test_the_documented_seed_suite_uses_only_known_formats_and_keys():
+    import re
+    from pathlib import Path
+
+    import tomllib
+
+    from vlmprune.export.tasks.formats.base import get_format
+    from vlmprune.export.tasks.suite_file import COMMON_KEYS
+
+    doc = (Path(__file__).parents[3] / "docs" / "datasets.md").read_text()
+    block = re.search(r"## The seed's eight datasets.*?```toml\n(.*?)```", doc, re.S).group(1)
+    suite = tomllib.loads(block)
+    assert list(suite["datasets"]) == SEED_NAMES
+    for table in suite["datasets"].values():
+        fmt = get_format(table["format"])
+        allowed = set(COMMON_KEYS) | {p.name for p in fmt.paths} | set(fmt.options)
+        assert set(table) <= allowed, set(table) - allowed
+        assert table["calib"] == 3000
+
+
+def test_dataset_fingerprint_follows_its_own_table_only(tmp_path):
+    path = write_seed_suite(tmp_path)
+    before = {n: d.fingerprint for n, d in load_suite(path).datasets.items()}
+    path.write_text(
+        path.read_text().replace(
+            'images = "tallyqa/images"\ncalib = 2', 'images = "tallyqa/images"\ncalib = 1'
+        )
+    )
+    after = {n: d.fingerprint for n, d in load_suite(path).datasets.items()}
+    assert [n for n in SEED_NAMES if before[n] != after[n]] == ["tally_qa"]
+
+
+def test_a_drawn_image_that_is_missing_stops_the_run(tmp_path):
+    table = write_tallyqa(tmp_path, n=2)
+    (tmp_path / "tallyqa" / "images" / "VG_100K_2" / "2410401.jpg").unlink()
+    ds = one_dataset(tmp_path, table, calib=1, test=1)
+    with pytest.raises(
+        VlmpruneError, match=r"ds: test.json question_id 30095771: image '.*2410401.jpg' not found"
+    ):
+        ds.draw()

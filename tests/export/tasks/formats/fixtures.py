@@ -138,7 +138,7 @@ def write_docvqa(root: Path, n: int = 6, split: str = "val"):
         )
         image(root / "docvqa" / split / "documents" / f"doc{i}.png", i)
     path = dump(
-        root / "docvqa" / f"{split}_v1.0.json",
+        root / "docvqa" / split / f"{split}_v1.0.json",
         {"dataset_name": "docvqa", "dataset_split": split, "dataset_version": "1.0", "data": data},
     )
     return {"format": "docvqa", "annotations": _rel(path, root), "images": f"docvqa/{split}"}

@@ -35,3 +35,11 @@ def test_a_record_without_imgname(tmp_path):
         VlmpruneError, match=r"test_human.json record 0: field 'imgname' must be a str, got missing"
     ):
         one_dataset(tmp_path, table).pool()
+
+
+def test_images_default_to_the_png_folder_beside_the_file(tmp_path):
+    table = write_chartqa(tmp_path)
+    del table["images"]
+    ds = one_dataset(tmp_path, table, split="test")
+    assert record(ds, "test_human:1").image.path.as_posix().endswith("chartqa/test/png/chart1.png")
+    assert all(r.image.exists() for r in ds.pool().records)

@@ -24,3 +24,16 @@ def test_anls_by_hand(tmp_path):
     assert score(ds, "9000", "1,234") == pytest.approx(5 / 6)
     # "12" vs "1234": 2/4 = 0.5, not below the 0.5 threshold -> 0.
     assert score(ds, "9000", "12") == 0.0
+
+
+def test_train_and_val_without_images_resolve_beside_each_file(tmp_path):
+    train = write_docvqa(tmp_path, split="train")
+    val = write_docvqa(tmp_path, split="val")
+    # Both fixtures number their questions alike: renumber val's by rewriting the file.
+    path = tmp_path / val["annotations"]
+    path.write_text(path.read_text().replace('"questionId": 90', '"questionId": 80'))
+    table = {"format": "docvqa", "annotations": [train["annotations"], val["annotations"]]}
+    ds = one_dataset(tmp_path, table, calib=4, test=4, split="train+val")
+    assert record(ds, "9000").image.path.as_posix().endswith("docvqa/train/documents/doc0.png")
+    assert record(ds, "8000").image.path.as_posix().endswith("docvqa/val/documents/doc0.png")
+    assert {tuple(r.splits) for r in ds.pool().records} == {("train",), ("val",)}

@@ -163,3 +163,22 @@ def test_malformed_parquet_and_no_task_type(tmp_path):
         one_dataset(tmp_path, table).pool()
     with pytest.raises(VlmpruneError, match=r"format 'hf' needs task_type \(or a preset\)"):
         one_dataset(tmp_path, {"format": "hf", "data_files": table["data_files"]})
+
+
+def test_a_row_without_an_image_is_reported(tmp_path):
+    rows = {"question": ["a?", "b?"], "answers": [["x"], ["y"]], "image": [_png(0), None]}
+    table = datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image())
+    (tmp_path / "data").mkdir()
+    table.to_parquet(str(tmp_path / "data" / "test-00000-of-00001.parquet"))
+    spec = {
+        "format": "hf",
+        "data_files": "data/*.parquet",
+        "task_type": "vqa",
+        "columns": {"question": "question", "answers": "answers", "image": "image"},
+    }
+    ds = one_dataset(tmp_path, spec, calib=1, test=1, split="test")
+    assert [r.image.exists() for r in ds.pool().records] == [True, False]
+    with pytest.raises(
+        VlmpruneError, match=r"ds: test-00000-of-00001.parquet row 1: image .* not found"
+    ):
+        ds.draw()
