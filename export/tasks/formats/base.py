@@ -121,7 +121,6 @@ class Record:
 class Read:
     records: list[Record]
     skipped: int = 0  # records the format leaves out by definition (ScienceQA without image)
-    identity_files: tuple[Path, ...] = ()  # extra files that make up the data (hf folders)
 
 
 @dataclass(frozen=True)

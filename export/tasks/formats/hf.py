@@ -84,12 +84,12 @@ class HfTable(Format):
     def read(self, source: Source, problems: Problems) -> Read:
         columns = _columns(source)
         task_type = source.task_type or self.defaults(source).task_type
-        tables, files = _open(source)
+        tables = _open(source)
         records = []
         for label, (where, table) in tables.items():
             _check_columns(table, columns, source.stratify, where)
             records.extend(_rows(table, columns, task_type, source.stratify, label, where))
-        return Read(records, identity_files=files)
+        return Read(records)
 
 
 def _preset(source: Source) -> Any:
@@ -120,8 +120,8 @@ def _columns(source: Source) -> dict[str, str]:
     return columns
 
 
-def _open(source: Source) -> tuple[dict[str, tuple[str, Any]], tuple[Path, ...]]:
-    """split label -> (name for messages, datasets.Dataset); and the files they come from."""
+def _open(source: Source) -> dict[str, tuple[str, Any]]:
+    """split label -> (name for messages, datasets.Dataset)."""
     import datasets
 
     datasets.disable_progress_bars()  # one line per problem on the terminal, no bars
@@ -140,7 +140,7 @@ def _open(source: Source) -> tuple[dict[str, tuple[str, Any]], tuple[Path, ...]]
         tables = {
             label: (f"{folder.name}[{label}]" if label else folder.name, t) for label, t in parts
         }
-        return tables, tuple(sorted(p for p in folder.rglob("*") if p.is_file()))
+        return tables
     groups: dict[str, list[Path]] = {}
     for path in files:
         _check_parquet(path)
@@ -150,7 +150,7 @@ def _open(source: Source) -> tuple[dict[str, tuple[str, Any]], tuple[Path, ...]]
     for label, paths in groups.items():
         table = datasets.load_dataset("parquet", data_files=[str(p) for p in paths], split="train")
         tables[label] = (paths[0].name if len(paths) == 1 else f"{paths[0].parent.name}/*", table)
-    return tables, tuple(files)
+    return tables
 
 
 def _check_parquet(path: Path) -> None:
