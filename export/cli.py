@@ -45,12 +45,14 @@ def _register() -> None:
         profile_cmd,
         run_cmd,
         search_cmd,
+        suite_cmd,
         tasks_cmd,
         train_cmd,
     )
 
     for command in (
         tasks_cmd.command,
+        suite_cmd.group,
         eval_cmd.command,
         train_cmd.command,
         search_cmd.scores_command,

@@ -15,6 +15,7 @@ from .options import (
     resolve_datasets,
     resolve_device,
 )
+from .suite_option import suite_option, suite_provenance
 
 
 @click.command("eval")
@@ -22,6 +23,7 @@ from .options import (
 @click.option("--split", type=click.Choice(["calib", "test"]), default="test", show_default=True)
 @click.option("--remove", "remove", default=None, help="Blocks to remove, e.g. 3,4 (0-based).")
 @datasets_option
+@suite_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Examples per dataset.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option(
@@ -50,6 +52,7 @@ def command(
       vlmprune eval --model demo --split test
       vlmprune eval --model demo --remove 3,4 --datasets shapes_vqa,code_match
       vlmprune eval --model ./my-llava --datasets mine.jsonl --limit 100 --json
+      vlmprune eval --model demo --suite benchmarks.toml --split calib --datasets text_vqa
     """
     from ..evaluation.baselines import majority_baseline
     from ..evaluation.evaluate import Evaluator
@@ -80,6 +83,7 @@ def command(
             "removed_blocks": list(removed),
             "results": rows,
             "mean": mean,
+            **suite_provenance(),
         }
         click.echo(json.dumps(payload, indent=2))
         return

@@ -73,6 +73,8 @@ def resolve_datasets(spec: str | None) -> list:
     """'all' / None / 'a,b' / 'mine.jsonl' -> dataset objects (suite names or JSONL files)."""
     from ..tasks.catalog import get_dataset, parse_dataset_names
 
+    if isinstance(spec, list):  # already datasets: chosen from a suite file by --suite
+        return spec
     if spec and any(s.strip().endswith(".jsonl") for s in spec.split(",")):
         from ..tasks.jsonl import JsonlDataset
 

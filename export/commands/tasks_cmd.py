@@ -7,18 +7,23 @@ import json
 import click
 
 from .options import json_option
+from .suite_cmd import list_suite
 
 
 @click.command("tasks")
 @json_option
-def command(as_json: bool) -> None:
+@click.option("--suite", "suite_file", type=click.Path(dir_okay=False), help="A suite file.")
+def command(as_json: bool, suite_file: str | None) -> None:
     """List the suite's datasets: task type, metric, split sizes.
 
     \b
     Examples:
       vlmprune tasks
       vlmprune tasks --json | jq '.[].name'
+      vlmprune tasks --suite benchmarks.toml
     """
+    if suite_file is not None:
+        return list_suite(suite_file, as_json)
     from ..tasks.base import Split
     from ..tasks.catalog import all_datasets
 

@@ -111,7 +111,7 @@ class Evaluator:
             metric=Metric(dataset.metric),
             references=references,
             batches=batches,
-            max_new_tokens=min(longest + 2, MAX_NEW_TOKENS_CAP),
+            max_new_tokens=_max_new_tokens(dataset, longest),
         )
 
     def predictions(self, prepared: PreparedSet, removed: Iterable[int] = ()) -> list[str]:
@@ -141,6 +141,12 @@ class Evaluator:
         prepared = self.prepare(dataset, split, limit)
         preds = self.predictions(prepared, removed)
         return score_result(prepared, preds, removed)
+
+
+def _max_new_tokens(dataset: TaskDataset, longest_reference: int) -> int:
+    # A suite file may set the benchmark's own budget; else the references bound it.
+    budget = getattr(dataset, "max_new_tokens", None)
+    return budget or min(longest_reference + 2, MAX_NEW_TOKENS_CAP)
 
 
 def score_result(

@@ -1,0 +1,1 @@
+"""Readers for real benchmarks in their official file formats."""
