@@ -176,16 +176,19 @@ def main() -> None:
     )
     args = parser.parse_args()
     start = time.perf_counter()
+    detector, source = None, "fitted now on the suite's train prompts and paraphrases"
     if args.manifest:
         from vlmprune.runtime.manifest import load_manifest
 
-        detector = load_manifest(args.manifest).task_detector
+        stored = load_manifest(args.manifest)
+        detector = stored.task_detector
         if detector is None:
-            raise SystemExit(f"{args.manifest} has no task detector this runtime reads")
-        source = str(args.manifest)
-    else:
-        detector = fit_detector(DetectorFitConfig())
-        source = "fitted now on the suite's train prompts and paraphrases"
+            print(
+                f"{args.manifest}: {stored.task_detector_note or 'no task detector'}; fitting one"
+            )
+        else:
+            source = str(args.manifest)
+    detector = detector or fit_detector(DetectorFitConfig())
     fit_s = time.perf_counter() - start
     heldout = load_heldout()
     result = evaluate(detector, [h.row() for h in heldout])

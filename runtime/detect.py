@@ -89,21 +89,10 @@ class TaskDetector:
                 text += g != "s"
         return np.asarray(cols, dtype=np.int64), np.asarray(vals, dtype=np.float32), text
 
-    def vectorize(self, prompts: list[str]) -> np.ndarray:
-        """(N, n_features) float32, dense: for fitting and batch evaluation."""
-        x = np.zeros((len(prompts), len(self.vocabulary)), dtype=np.float32)
-        for row, prompt in enumerate(prompts):
-            cols, vals = self.columns(prompt)
-            x[row, cols] = vals
-        return x
-
     def probabilities(self, prompts: list[str]) -> np.ndarray:
         """(N, n_labels) softmax probabilities (no abstention; see `detect`)."""
-        return (
-            np.stack([self._probs(*self.columns(p)) for p in prompts])
-            if prompts
-            else (np.zeros((0, len(self.labels)), np.float32))
-        )
+        rows = [self._probs(*self.columns(p)) for p in prompts]
+        return np.stack(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
 
     def _probs(self, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
         return softmax(self.weights[:, cols] @ vals + self.bias)
@@ -127,7 +116,9 @@ class TaskDetector:
         )
 
     def _abstain(self, prompt: str) -> str | None:
-        if not isinstance(prompt, str) or not prompt.strip():
+        if not isinstance(prompt, str):
+            return f"the prompt is not text but {type(prompt).__name__}"
+        if not prompt.strip():
             return "the prompt is empty"
         counts = scripts(prompt)
         unseen = {s: n for s, n in counts.items() if s not in self.scripts}
