@@ -19,7 +19,7 @@ from typing import Any
 
 from .arch import architecture_class, supported
 from .arch.base import Architecture, PreprocessingError
-from .detect import TaskDetector
+from .detect import OutdatedDetectorError, TaskDetector
 from .errors import (
     IntegrityError,
     ManifestError,
@@ -103,6 +103,8 @@ class Manifest:
     task_type_to_variant: Mapping[str, str]
     task_detector: TaskDetector | None
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    # Why `task_detector` is None although the manifest has one (an outdated format).
+    task_detector_note: str | None = None
 
     @property
     def folder(self) -> Path:
@@ -158,6 +160,7 @@ def parse_manifest(raw: object, path: Path) -> Manifest:
     variants = tuple(
         _variant(r, v, f"variants[{i}]") for i, v in enumerate(r.list_(top, "variants"))
     )
+    detector, detector_note = _detector(r, top.get("task_detector"))
     manifest = Manifest(
         path=path,
         schema_version=version,
@@ -171,8 +174,9 @@ def parse_manifest(raw: object, path: Path) -> Manifest:
         variants=variants,
         dataset_to_variant=_name_map(r, top, "dataset_to_variant"),
         task_type_to_variant=_name_map(r, top, "task_type_to_variant"),
-        task_detector=_detector(r, top.get("task_detector")),
+        task_detector=detector,
         provenance=MappingProxyType(dict(r.obj(top.get("provenance", {}), "provenance"))),
+        task_detector_note=detector_note,
     )
     _check_consistency(r, manifest)
     return manifest
@@ -262,12 +266,19 @@ def _name_map(r: _Reader, top: dict, key: str) -> Mapping[str, str]:
     return MappingProxyType(dict(m))
 
 
-def _detector(r: _Reader, raw: object) -> TaskDetector | None:
+def _detector(r: _Reader, raw: object) -> tuple[TaskDetector | None, str | None]:
+    """(detector, why there is none). A detector of an outdated format leaves the manifest
+    usable: hints and the generic variant work, and detection falls back to generic
+    saying why. A malformed one of the current format is refused with the field."""
     if raw is None:
-        return None
+        return None, None
     try:
-        return TaskDetector.from_dict(r.obj(raw, "task_detector"))
-    except (KeyError, TypeError, ValueError) as exc:
+        return TaskDetector.from_dict(r.obj(raw, "task_detector")), None
+    except OutdatedDetectorError as exc:
+        return None, f"{r.path.name}: its task detector is not usable here ({exc})"
+    except KeyError as exc:
+        raise r.error("task_detector", f"invalid (missing {exc})") from None
+    except (TypeError, ValueError) as exc:
         raise r.error("task_detector", f"invalid ({exc})") from None
 
 

@@ -7,8 +7,10 @@
                                      `strict=True` raises UnknownHintError instead
 5. no hint, detect=True           -> the detected type's variant if confidence >= the
                                      manifest's threshold (Reason.DETECTED), else generic
-                                     (Reason.LOW_CONFIDENCE); no detector in the manifest
-                                     -> generic + warning (Reason.NO_DETECTOR)
+                                     (Reason.LOW_CONFIDENCE); a prompt the detector abstains
+                                     on (empty, an unseen script, no known word) -> generic
+                                     (Reason.UNDETECTABLE); no usable detector in the
+                                     manifest -> generic + warning (Reason.NO_DETECTOR)
 6. no hint                        -> the default variant, `generic`  (Reason.DEFAULT)
 
 A hint wins over detection. Hints match case-insensitively, with '-' and ' ' read as '_'.
@@ -54,6 +56,7 @@ class Reason(str, Enum):
     NO_VARIANT_FOR_TYPE = "no_variant_for_type"
     DETECTED = "detected"
     LOW_CONFIDENCE = "low_confidence"
+    UNDETECTABLE = "undetectable"  # the detector abstained: nothing in the prompt to go on
     NO_DETECTOR = "no_detector"
     DEFAULT = "default"
     LATENCY_BUDGET = "latency_budget"  # the rules' variant replaced to meet max_latency_ms
@@ -165,16 +168,20 @@ def _by_hint(manifest: Manifest, task_hint: str, strict: bool) -> Selection:
 
 def _by_detection(manifest: Manifest, prompt: str | None, strict: bool) -> Selection:
     default = manifest.default_variant
-    if prompt is None or not prompt.strip():
+    if prompt is None:
         raise InputError("detect=True needs the prompt: detection reads the prompt's wording")
     detector = manifest.task_detector
     if detector is None:
-        message = f"{manifest.path.name} has no task detector"
+        message = manifest.task_detector_note or f"{manifest.path.name} has no task detector"
         if strict:
             raise InputError(f"{message}; pass a task hint instead of detect=True")
         warnings.warn(f"{message}; running '{default}'", DetectionFallbackWarning, stacklevel=3)
         return Selection(default, Reason.NO_DETECTOR, f"variant '{default}': {message}")
     found = detector.detect(prompt)
+    if found.note is not None:
+        return Selection(
+            default, Reason.UNDETECTABLE, f"variant '{default}': {found.note}", detection=found
+        )
     seen = f"detected '{found.task_type}' with confidence {found.confidence:.2f}"
     if not found.accepted:
         return Selection(

@@ -84,7 +84,9 @@ def write_scores(root: Path, model_dir: Path, model_hash: str | None = None) -> 
 @functools.cache
 def small_detector() -> dict:
     """The runtime's task detector fitted on few prompts (the real fit takes much longer)."""
-    return _real_fit(DetectorFitConfig(prompts_per_dataset=30, steps=10))
+    return _real_fit(
+        DetectorFitConfig(prompts_per_dataset=30, steps=10, per_type=200, validation_per_type=100)
+    )
 
 
 def run_cli(*args):

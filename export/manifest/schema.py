@@ -13,6 +13,68 @@ _NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"}
 _BLOCKS = {"type": "array", "items": {"type": "integer", "minimum": 0}, "uniqueItems": True}
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
 
+_RATE = {"type": "number", "minimum": 0, "maximum": 1}
+# Format 2 (runtime/detect.py); the runtime reads an older format's manifest but not its
+# detector, so the schema describes format 2 only.
+_TASK_DETECTOR = {
+    "description": "Prompt -> task type: softmax regression over word and character n-grams.",
+    "type": "object",
+    "required": [
+        "kind",
+        "format_version",
+        "threshold",
+        "calibration",
+        "labels",
+        "scripts",
+        "featurizer",
+        "features",
+        "weights_int8",
+        "weight_scale",
+        "bias",
+    ],
+    "properties": {
+        "kind": {"const": "ngram_logreg"},
+        "format_version": {"const": 2},
+        "threshold": _RATE,
+        "calibration": {
+            "type": "object",
+            "required": ["target_wrong_rate", "n", "wrong_rate", "wrong_rate_upper95"],
+            "properties": {
+                "target_wrong_rate": _RATE,
+                "n": {"type": "integer", "minimum": 0},
+                "wrong_rate": _RATE,
+                "wrong_rate_upper95": _RATE,
+                "right_rate": _RATE,
+                "fallback_rate": _RATE,
+            },
+        },
+        "labels": {
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 2,
+            "uniqueItems": True,
+        },
+        "scripts": {"type": "array", "items": {"type": "string"}},
+        "featurizer": {
+            "type": "object",
+            "properties": {
+                "word_classes": {"type": "object", "additionalProperties": {"type": "string"}},
+                "char_ngrams": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0},
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+            },
+        },
+        "features": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        "weights_int8": {"type": "string", "contentEncoding": "base64"},
+        "weight_scale": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}},
+        "bias": {"type": "array", "items": {"type": "number"}},
+        "provenance": {"type": "object"},
+    },
+}
+
 MANIFEST_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "urn:vlmprune:manifest:1",
@@ -128,11 +190,7 @@ MANIFEST_SCHEMA: dict = {
         "dataset_to_variant": {"type": "object", "additionalProperties": _NAME},
         "task_type_to_variant": {"type": "object", "additionalProperties": _NAME},
         "task_type_selection": {"type": "object"},
-        "task_detector": {
-            "type": ["object", "null"],
-            "required": ["kind", "threshold"],
-            "properties": {"threshold": {"type": "number", "minimum": 0, "maximum": 1}},
-        },
+        "task_detector": {"oneOf": [{"type": "null"}, {"$ref": "#/$defs/task_detector"}]},
         "provenance": {
             "type": "object",
             "required": ["tool_version", "created", "model_hash", "split", "n", "seed"],
@@ -147,6 +205,7 @@ MANIFEST_SCHEMA: dict = {
         },
     },
     "$defs": {
+        "task_detector": _TASK_DETECTOR,
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "relpath": {
             "description": "Relative to the manifest's folder; no absolute paths, no '..', '/' only.",

@@ -256,7 +256,8 @@ def build_toy_export(root: Path, with_detector: bool = True) -> Path:
         from vlmprune.export.manifest.detector import DetectorFitConfig, fit_detector
 
         manifest["task_detector"] = fit_detector(
-            DetectorFitConfig(min_count=1, steps=200), DETECTOR_SAMPLES
+            DetectorFitConfig(min_count=1, steps=150, per_type=400, validation_per_type=150),
+            DETECTOR_SAMPLES,
         ).to_dict()
     path = root / "manifest.json"
     path.write_text(json.dumps(manifest, indent=1))

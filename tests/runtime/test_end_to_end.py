@@ -28,7 +28,9 @@ def tiny_export(tmp_path_factory, tiny_vlm):
         VariantSpec("shapes_vqa", "shapes_vqa", "vqa", (2,), 0.01),
         VariantSpec("code_match", "code_match", "exact_match", (0, 3), 0.02),
     ]
-    detector = fit_task_detector(DetectorFitConfig(prompts_per_dataset=200, steps=150))
+    detector = fit_task_detector(
+        DetectorFitConfig(prompts_per_dataset=200, steps=150, per_type=400, validation_per_type=150)
+    )
     return export_variants(tiny_vlm, out, specs, DATASETS, examples=4, task_detector=detector)
 
 

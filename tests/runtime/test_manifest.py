@@ -29,7 +29,7 @@ def test_loads_typed_manifest(toy_manifest):
     assert generic.removed_blocks == (1,) and generic.kept_blocks == (0, 2, 3)
     assert generic.decoder.path == toy_manifest.parent / "variants" / "decoder_generic.onnx"
     assert m.generation.context_length == 64 and m.image_token_id == 4
-    assert m.task_detector is not None and m.task_detector.threshold == 0.6
+    assert m.task_detector is not None and 0 < m.task_detector.threshold <= 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         m.default_variant = "x"
 
@@ -94,10 +94,10 @@ def _set(path, value):
             r"generation\.max_new_tokens' must be an integer",
         ),
         (
-            "task_detector.weights",
-            [[1.0]],
+            "task_detector.weight_scale",
+            [1.0],
             ManifestError,
-            r"'task_detector' invalid .*weights shape",
+            r"'task_detector' invalid .*weight_scale",
         ),
     ],
 )
