@@ -10,14 +10,20 @@ import click
 
 from ..errors import VlmpruneError
 from .options import json_option, model_option, parse_blocks
+from .suite_option import current_dataset_suite, suite_option
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..manifest.variants import Rule, ScoresSource, VariantSpec
     from ..onnx.pipeline import ExportSummary
+    from ..tasks.base import TaskDataset
+    from ..tasks.suites import DatasetSuite
 
 
 @click.command("export")
 @model_option
+@suite_option
 @click.option(
     "--all-tasks", is_flag=True, help="One variant per dataset plus 'generic' (the default)."
 )
@@ -116,6 +122,7 @@ def command(
       vlmprune export --all-tasks --model demo --max-drop 3 --include-full --json
       vlmprune export --task count_vqa --remove 1 --out variants/count
       vlmprune export --blocks 3,4 --out variants/demo-3-4
+      vlmprune export --all-tasks --model demo --suite benchmarks.toml --scores-dir scores-bench
       vlmprune manifest validate variants/demo/manifest.json
     """
     from ..manifest.detector import fit_task_detector
@@ -136,11 +143,14 @@ def command(
     if remove is not None and max_drop is not None:
         raise VlmpruneError("--remove and --max-drop are alternatives; give one")
     rule = Rule(max_drop_pct=max_drop) if max_drop is not None else Rule(remove=remove or 2)
+    suite = current_dataset_suite()
     vlm = load_vlm(model_spec)
     search = f"vlmprune search --model {model_spec}"
     if scores_dir != Path("scores"):
         search += f" --scores-dir {scores_dir}"
-    source = ScoresSource(scores_dir / vlm.name, search, vlm.model_hash, vlm.num_blocks)
+    if not suite.is_builtin:
+        search += f" --suite {suite.path}"
+    source = ScoresSource(scores_dir / vlm.name, search, vlm.model_hash, vlm.num_blocks, suite)
     if all_tasks:
         specs = plan_all_tasks(source, rule, include_full)
     else:
@@ -161,8 +171,9 @@ def command(
         progress=not as_json,
     )
     # Passed uncalled: the detector is fitted only once every graph passed parity.
+    detector = _detector(suite, datasets, fit_task_detector)
     summary = run_export(
-        vlm, specs, settings, _provenance(rule, source, specs), task_detector=fit_task_detector
+        vlm, specs, settings, _provenance(rule, source, specs), task_detector=detector
     )
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
@@ -174,17 +185,33 @@ def command(
         raise VlmpruneError(f"{len(failed)} variant(s) failed parity and were not written: {names}")
 
 
-def _datasets(source: ScoresSource, generic: str) -> tuple[str, ...]:
+def _datasets(source: ScoresSource, generic: str) -> tuple[TaskDataset, ...]:
     """Datasets for parity inputs and scores: those the generic objective covered, else the suite."""
     from ..manifest.variants import suite_dataset_names
-    from ..tasks.catalog import all_datasets
+    from ..tasks.suites import require_examples
 
+    suite = source.dataset_suite()
+    names = suite.names()
     if source.path(generic).is_file():
         try:
-            return tuple(suite_dataset_names(source.load(generic)))
+            names = suite_dataset_names(source.load(generic), suite)
         except VlmpruneError:
             pass  # a single-variant export does not need generic.json to be usable
-    return tuple(d.name for d in all_datasets())
+    datasets = tuple(suite.get(name) for name in names)
+    require_examples(datasets, "test", 1, "the parity check and the variants' scores need")
+    return datasets
+
+
+def _detector(
+    suite: DatasetSuite, datasets: tuple[TaskDataset, ...], builtin: Callable[[], dict]
+) -> Callable[[], dict | None]:
+    """The task detector's fit: on the built-in suite's train prompts, or on the suite file's
+    calib + test prompts (what its variants were chosen and measured on)."""
+    if suite.is_builtin:
+        return builtin
+    from ..manifest.suite_detector import fit_suite_detector
+
+    return lambda: fit_suite_detector(datasets, suite)
 
 
 def _provenance(rule: Rule, source: ScoresSource, specs: list[VariantSpec]) -> dict:
@@ -195,6 +222,7 @@ def _provenance(rule: Rule, source: ScoresSource, specs: list[VariantSpec]) -> d
     return {
         "selection_rule": rule.describe(),
         "scores_files": {o: {"path": str(p), "sha256": sha256_file(p)} for o, p in files.items()},
+        **source.dataset_suite().provenance(),  # the suite file and its hash; none: built-in
     }
 
 

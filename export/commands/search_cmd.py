@@ -20,6 +20,7 @@ from .options import (
     resolve_datasets,
     resolve_device,
 )
+from .suite_option import suite_option
 
 if TYPE_CHECKING:
     from ..models.loading import LoadedVlm
@@ -32,7 +33,7 @@ class EvalOptions:
     """The options `scores` and `search` share: what to evaluate, where, and the cache."""
 
     model_spec: str
-    datasets: str
+    datasets: str | list[TaskDataset]  # the --datasets text, or a suite file's (--suite)
     device: str
     batch_size: int
     workers: int
@@ -124,6 +125,7 @@ def _sources(
 
 
 @click.command("scores")
+@suite_option
 @_common
 @click.option("--split", type=click.Choice(["calib", "test"]), default="calib", show_default=True)
 @json_option
@@ -137,6 +139,7 @@ def scores_command(opts: EvalOptions, split: str, as_json: bool) -> None:
     Examples:
       vlmprune scores --model demo
       vlmprune scores --model demo --datasets code_match --limit 200 --json
+      vlmprune scores --model demo --suite benchmarks.toml --datasets text_vqa,doc_qa
     """
     from ..search.run import run_scores
 
@@ -158,6 +161,7 @@ def scores_command(opts: EvalOptions, split: str, as_json: bool) -> None:
 
 
 @click.command("search")
+@suite_option
 @_common
 @click.option(
     "--beam-width", type=int, default=4, show_default=True, help="Beams kept per k (1 = greedy)."
@@ -192,6 +196,7 @@ def search_command(
       vlmprune search --model demo --beam-width 4 --max-remove 4
       vlmprune search --model demo --objective worst --device cuda
       vlmprune search --model demo --datasets code_match,shapes_vqa --limit 100 --exhaustive --max-remove 2
+      vlmprune search --model demo --suite benchmarks.toml --scores-dir scores-bench --device cuda
     """
     from ..errors import UnknownNameError
     from ..search.beam import GenericObjective, check_search_args

@@ -1,6 +1,7 @@
 """On-disk evaluation cache shared by every command and objective.
 
-Key: (model hash, dataset, split, example count, removed set, metric). An entry holds the
+Key: (model hash, dataset, split, example count, removed set, metric), where a suite file's
+dataset is named with its fingerprint (`dataset_key`). An entry holds the
 per-example scores and the predictions, plus a checksum of its own content: a truncated or
 edited entry is detected, reported once and recomputed, never trusted and never a crash.
 Entries are written atomically, so a search killed half-way keeps every finished entry.
@@ -14,11 +15,27 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..io import atomic_write_text
 
+if TYPE_CHECKING:
+    from ..tasks.base import TaskDataset
+
 CACHE_FORMAT = 1  # bump when the meaning of an entry changes
 DEFAULT_CACHE_DIR = Path(os.environ.get("VLMPRUNE_CACHE", Path.home() / ".cache" / "vlmprune"))
+
+
+def dataset_key(dataset: TaskDataset) -> str:
+    """The cache's name for a dataset.
+
+    A built-in dataset's name fixes its examples, so its entries key on the name (as they
+    always have: existing caches stay valid). A suite file's table can change under the same
+    name (files re-downloaded, counts or prompt edited), so its entries key on the table's
+    fingerprint too, and a changed table never reuses stale results.
+    """
+    fingerprint = getattr(dataset, "fingerprint", None)
+    return dataset.name if fingerprint is None else f"{dataset.name}@{fingerprint}"
 
 
 @dataclass(frozen=True)

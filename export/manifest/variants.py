@@ -15,8 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..search.files import GENERIC, ScoresError, read_scores
+
+if TYPE_CHECKING:
+    from ..tasks.suites import DatasetSuite
 
 FULL = "full"
 CUSTOM = "custom"
@@ -105,13 +109,21 @@ class ScoresSource:
     search: str  # for messages: the command that creates the files ("vlmprune search --model demo")
     model_hash: str
     num_blocks: int
+    suite: DatasetSuite | None = None  # the files must be of this suite (None: the built-in one)
 
     def path(self, objective: str) -> Path:
         return self.folder / f"{objective}.json"
 
+    def dataset_suite(self) -> DatasetSuite:
+        """The suite whose datasets the objectives name."""
+        from ..tasks.suites import DatasetSuite
+
+        return self.suite or DatasetSuite.builtin()
+
     def load(self, objective: str) -> ObjectiveScores:
         path = self.path(objective)
-        doc = read_scores(path, self.model_hash, rerun=self.search)
+        suite = self.suite.provenance() if self.suite else {}
+        doc = read_scores(path, self.model_hash, rerun=self.search, expected_suite=suite)
         if doc.get("num_blocks") != self.num_blocks:
             raise ScoresError(
                 f"{path}: num_blocks is {doc.get('num_blocks')}, the model has {self.num_blocks}"
@@ -162,15 +174,15 @@ def check_rule(rule: Rule, num_blocks: int) -> None:
         )
 
 
-def suite_dataset_names(generic: ObjectiveScores) -> list[str]:
+def suite_dataset_names(generic: ObjectiveScores, suite: DatasetSuite | None = None) -> list[str]:
     """The datasets the generic objective covered, else the whole suite (in suite order)."""
-    from ..tasks.catalog import all_datasets
+    from ..tasks.suites import DatasetSuite
 
-    suite = [d.name for d in all_datasets()]
+    order = (suite or DatasetSuite.builtin()).names()
     if not generic.datasets:
-        return suite
-    return [n for n in suite if n in generic.datasets] + [
-        n for n in generic.datasets if n not in suite
+        return order
+    return [n for n in order if n in generic.datasets] + [
+        n for n in generic.datasets if n not in order
     ]
 
 
@@ -179,7 +191,7 @@ def plan_all_tasks(source: ScoresSource, rule: Rule, include_full: bool) -> list
     check_rule(rule, source.num_blocks)
     generic = source.load(GENERIC)
     specs = [_from_scores(GENERIC, None, generic, rule, source.search)]
-    for name in suite_dataset_names(generic):
+    for name in suite_dataset_names(generic, source.dataset_suite()):
         scores = source.load(name)
         specs.append(_from_scores(name, scores.task_type, scores, rule, source.search))
     if include_full:
@@ -196,9 +208,7 @@ def plan_single(
             raise ScoresError("--task full removes nothing; drop --blocks")
         return full_variant()
     if task is not None and task != GENERIC:
-        from ..tasks.catalog import get_dataset
-
-        get_dataset(task)  # unknown names fail here, with suggestions
+        source.dataset_suite().get(task)  # unknown names fail here, with suggestions
     if blocks is None:
         check_rule(rule, source.num_blocks)
         scores = source.load(task)
@@ -208,7 +218,7 @@ def plan_single(
         name = "blocks_" + "_".join(str(b) for b in removed)
         return VariantSpec(name, CUSTOM, None, removed, None)
     known = source.load(task) if source.path(task).is_file() else None
-    task_type = known.task_type if known else _task_type(task)
+    task_type = known.task_type if known else _task_type(source, task)
     return VariantSpec(task, task, task_type, removed, known.drop_of(removed) if known else None)
 
 
@@ -225,9 +235,7 @@ def _from_scores(
     )
 
 
-def _task_type(dataset: str) -> str | None:
+def _task_type(source: ScoresSource, dataset: str) -> str | None:
     if dataset == GENERIC:
         return None
-    from ..tasks.catalog import get_dataset
-
-    return get_dataset(dataset).task_type.value
+    return source.dataset_suite().get(dataset).task_type.value

@@ -31,6 +31,7 @@ from ...runtime.generation import greedy_decode, left_pad
 from ..evaluation.evaluate import MAX_NEW_TOKENS_CAP
 from ..evaluation.generation import greedy_generate
 from ..models.loading import LoadedVlm
+from ..tasks.base import TaskDataset
 from .graphs import DecoderWithCache
 
 _PROTOBUF_LIMIT = 1_800_000_000  # below protobuf's 2 GB: sessions can be made from bytes
@@ -158,15 +159,16 @@ class ParitySet:
 
     @classmethod
     def build(
-        cls, vlm: LoadedVlm, datasets: Sequence[str], n: int, batch_size: int = 32
+        cls, vlm: LoadedVlm, datasets: Sequence[str | TaskDataset], n: int, batch_size: int = 32
     ) -> ParitySet:
         from ..tasks.base import Split
-        from ..tasks.catalog import get_dataset
+        from ..tasks.catalog import as_dataset
 
         per_dataset = -(-n // max(len(datasets), 1))
         queues = []
-        for name in datasets:
-            examples = list(get_dataset(name).examples(Split.TEST, per_dataset))
+        for dataset in map(as_dataset, datasets):  # built-in names or dataset objects
+            name = dataset.name
+            examples = list(dataset.examples(Split.TEST, per_dataset))
             longest = max(
                 len(vlm.tokenizer.encode(" " + a).ids) for e in examples for a in e.answers
             )

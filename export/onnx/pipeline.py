@@ -253,6 +253,7 @@ def _provenance(vlm: LoadedVlm, settings: ExportSettings, extra: dict) -> dict:
     import transformers
 
     from ..tasks.base import SUITE_SEED
+    from ..tasks.catalog import as_dataset
 
     return provenance(
         model=vlm.name,
@@ -260,7 +261,7 @@ def _provenance(vlm: LoadedVlm, settings: ExportSettings, extra: dict) -> dict:
         split="test",
         n=settings.score_examples,
         seed=SUITE_SEED,
-        datasets=list(settings.datasets),
+        datasets=[as_dataset(d).name for d in settings.datasets],
         parity={
             "examples": settings.parity_examples,
             "atol": settings.parity.atol,

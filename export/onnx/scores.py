@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from ..manifest.build import choose_task_type_variants
 from ..models.loading import LoadedVlm
+from ..tasks.base import TaskDataset
 from .build import BuildResult, VariantOutcome
 from .settings import ExportSettings, progress
 
@@ -18,18 +19,16 @@ def measure_scores(
     """Test-split score of every written variant on every dataset (PyTorch, blocks removed)."""
     from ..evaluation.evaluate import Evaluator
     from ..tasks.base import Split
-    from ..tasks.catalog import get_dataset
 
     evaluator = Evaluator(vlm, batch_size=settings.batch_size)
     removal_sets = list(
         dict.fromkeys(o.spec.removed_blocks for o in outcomes if o.file is not None)
     )
-    jobs = [(r, d) for r in removal_sets for d in settings.datasets]
+    datasets = export_datasets(settings)
+    jobs = [(r, d) for r in removal_sets for d in datasets]
     scores: dict[tuple[int, ...], dict[str, float]] = {r: {} for r in removal_sets}
     for removed, dataset in progress(jobs, settings.progress, "test-split scores", "eval"):
-        result = evaluator.evaluate(
-            get_dataset(dataset), Split.TEST, removed, settings.score_examples
-        )
+        result = evaluator.evaluate(datasets[dataset], Split.TEST, removed, settings.score_examples)
         scores[removed][dataset] = result.score
     for outcome in outcomes:
         if outcome.file is not None:
@@ -45,12 +44,12 @@ def calib_relative_drops(
     """variant -> dataset -> calib relative drop (base - score) / base of its removal set."""
     from ..evaluation.evaluate import Evaluator
     from ..tasks.base import Split
-    from ..tasks.catalog import get_dataset
 
     evaluator = Evaluator(vlm, batch_size=settings.batch_size)
     datasets = list(datasets)
+    known = export_datasets(settings)
     base = {
-        d: evaluator.evaluate(get_dataset(d), Split.CALIB, (), settings.score_examples).score
+        d: evaluator.evaluate(known[d], Split.CALIB, (), settings.score_examples).score
         for d in datasets
     }
     drops: dict[str, dict[str, float]] = {}
@@ -58,7 +57,7 @@ def calib_relative_drops(
         drops[name] = {}
         for d in datasets:
             score = evaluator.evaluate(
-                get_dataset(d), Split.CALIB, removed, settings.score_examples
+                known[d], Split.CALIB, removed, settings.score_examples
             ).score
             drops[name][d] = (base[d] - score) / base[d] if base[d] > 0 else base[d] - score
     return drops
@@ -68,13 +67,12 @@ def selection_maps(
     vlm: LoadedVlm, result: BuildResult, settings: ExportSettings
 ) -> tuple[dict[str, str], dict[str, str], dict]:
     """dataset -> variant and task type -> variant (docs/contracts.md; manifest.build)."""
-    from ..tasks.catalog import get_dataset
-
+    by_name = export_datasets(settings)
     default = result.outcomes[0].spec.name
     own = {o.spec.objective: o.spec.name for o in result.written}
-    dataset_map = {d: own.get(d, default) for d in settings.datasets}
-    dataset_type = {d: get_dataset(d).task_type.value for d in settings.datasets}
-    with_variant = {d: own[d] for d in settings.datasets if d in own}
+    dataset_map = {d: own.get(d, default) for d in by_name}
+    dataset_type = {d: ds.task_type.value for d, ds in by_name.items()}
+    with_variant = {d: own[d] for d in by_name if d in own}
     removal = {o.spec.name: o.spec.removed_blocks for o in result.written}
     drops: dict[str, dict[str, float]] = {}
     for datasets, variants in _contested(with_variant, dataset_type):
@@ -87,6 +85,13 @@ def selection_maps(
     for task_type in dict.fromkeys(dataset_type.values()):
         type_map.setdefault(task_type, default)
     return dataset_map, type_map, evidence
+
+
+def export_datasets(settings: ExportSettings) -> dict[str, TaskDataset]:
+    """name -> dataset, in the export's order (settings hold built-in names or objects)."""
+    from ..tasks.catalog import as_dataset
+
+    return {ds.name: ds for ds in map(as_dataset, settings.datasets)}
 
 
 def _contested(

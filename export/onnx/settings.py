@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import VlmpruneError
+from ..tasks.base import TaskDataset
 from . import graphs
 from .parity import ParityConfig
 
@@ -29,7 +30,9 @@ class ExportError(VlmpruneError):
 class ExportSettings:
     out: Path
     manifest: Path
-    datasets: tuple[str, ...]  # parity inputs and measured scores come from these
+    # Parity inputs and measured scores come from these: built-in names or dataset objects
+    # (a suite file's tables, whose names are not in the built-in registry).
+    datasets: tuple[str | TaskDataset, ...]
     parity_examples: int = 200
     score_examples: int = 200
     batch_size: int = 32

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import VlmpruneError
 from ..io import atomic_write_json, provenance
+from ..tasks.suites import describe_suite
 
 KIND = "vlmprune.scores"
 FORMAT_VERSION = 1
@@ -49,9 +51,16 @@ class ScoresError(VlmpruneError):
 
 
 def read_scores(
-    path: str | Path, expected_hash: str | None = None, rerun: str = "vlmprune search"
+    path: str | Path,
+    expected_hash: str | None = None,
+    rerun: str = "vlmprune search",
+    expected_suite: Mapping[str, object] | None = None,
 ) -> dict:
-    """Load one scores file, or raise one clear line naming the file and the field."""
+    """Load one scores file, or raise one clear line naming the file and the field.
+
+    `expected_suite`: the provenance of the suite the caller runs on ({} for the built-in
+    suite, else `suite` and `suite_hash`); a file computed on another suite is stale.
+    """
     path = Path(path)
     if not path.is_file():
         raise ScoresError(f"scores file {path} is missing; create the scores with `{rerun}`")
@@ -69,7 +78,20 @@ def read_scores(
             f"{path} is stale: computed for model hash {found[:12]}…, but the model is "
             f"{expected_hash[:12]}…; rerun `{rerun}`"
         )
+    if expected_suite is not None:
+        _check_suite(path, doc.get("provenance") or {}, expected_suite, rerun)
     return doc
+
+
+def _check_suite(
+    path: Path, recorded: Mapping[str, object], expected: Mapping[str, object], rerun: str
+) -> None:
+    """The file's suite hash must be the caller's (none on either side: the built-in suite)."""
+    if recorded.get("suite_hash") != expected.get("suite_hash"):
+        raise ScoresError(
+            f"{path} is stale: computed for {describe_suite(recorded)}, but this run uses "
+            f"{describe_suite(expected)}; rerun `{rerun}`"
+        )
 
 
 def load_all(

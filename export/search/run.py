@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..evaluation.stats import paired_bootstrap_ci
-from ..tasks.base import SUITE_SEED
+from ..tasks.suites import recorded_suite, require_examples
 from .beam import (
     BestSet,
     GenericObjective,
@@ -44,7 +44,7 @@ def _doc(source: ScoreSource, objective: str, model: str, **extra: object) -> di
         n,
         task_type=ds.task_type.value if ds else None,
         metric=ds.metric.value if ds else None,
-        seed=SUITE_SEED,
+        **recorded_suite([ds] if ds else source.datasets.values()),  # seed; suite file, hash
         limit=source.limit,
         **extra,
     )
@@ -54,6 +54,8 @@ def run_scores(
     source: ScoreSource, model: str, root: Path, progress: bool = True
 ) -> dict[str, dict]:
     """Leave-one-out drops and split-half stability for every dataset; writes the files."""
+    needs = "leave-one-out scores (split-half stability) need"
+    require_examples(source.datasets.values(), source.split, 2, needs)
     # Every dataset's evaluations at once, so a worker pool has work across datasets.
     source.prefetch(
         p for name in source.datasets for p in leave_one_out_pairs(name, source.num_blocks)
@@ -79,6 +81,8 @@ def run_search(
     progress: bool = True,
 ) -> dict[str, dict]:
     """Best sets per k for every dataset and the generic objective, measured on test too."""
+    needs = "the search measures its chosen sets on it and needs"
+    require_examples(test.datasets.values(), test.split, 1, needs)
     docs = run_scores(calib, model, root, progress)
     names = list(calib.datasets)
     search = exhaustive_search if settings.exhaustive else beam_search

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import VlmpruneError
-from ..evaluation.cache import EvalCache, EvalEntry, EvalKey
+from ..evaluation.cache import EvalCache, EvalEntry, EvalKey, dataset_key
 from ..evaluation.evaluate import Evaluator, PreparedSet
 from ..tasks.base import Split, TaskDataset
 from ..tasks.metrics import score_examples
@@ -118,7 +118,8 @@ class ScoreSource:
     def _key(self, pair: Pair) -> EvalKey:
         dataset, removed = pair
         metric = self.datasets[dataset].metric.value
-        return EvalKey(self.model_hash, dataset, self.split.value, self.n(dataset), removed, metric)
+        name = dataset_key(self.datasets[dataset])  # a suite file's table: with its fingerprint
+        return EvalKey(self.model_hash, name, self.split.value, self.n(dataset), removed, metric)
 
     def _remember(self, pair: Pair, entry: EvalEntry) -> None:
         self._memory[pair] = np.asarray(entry.per_example, dtype=np.float64)

@@ -1,7 +1,8 @@
 """The datasets one can name: the built-in synthetic suite, registered on first use.
 
 `get_dataset("shapes_vqa")`, `all_datasets()` (suite order) and `parse_dataset_names`
-(the `--datasets` option's value) are the lookups every command uses.
+(the `--datasets` option's value) are the lookups every command uses; `as_dataset` lets
+a stage take either a built-in name or a dataset object (a suite file's table).
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from .base import DATASETS, TaskDataset
 
 def get_dataset(name: str) -> TaskDataset:
     return DATASETS.get(name)
+
+
+def as_dataset(dataset: str | TaskDataset) -> TaskDataset:
+    """A name is a built-in dataset's; an object (a suite file's table, JSONL) is itself."""
+    return get_dataset(dataset) if isinstance(dataset, str) else dataset
 
 
 def all_datasets() -> list[TaskDataset]:

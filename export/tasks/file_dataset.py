@@ -34,13 +34,15 @@ class Pool:
 
 
 class FileDataset:
-    def __init__(self, spec: DatasetSpec) -> None:
+    def __init__(self, spec: DatasetSpec, suite: Suite | None = None) -> None:
         self.spec = spec
+        self.suite = suite  # the suite file it is a table of: its hash goes into provenance
         self.name = spec.name
         self.task_type = spec.task_type
         self.metric = spec.metric
         self.skill = spec.skill
         self.max_new_tokens = spec.max_new_tokens
+        self.seed = spec.seed  # the calib/test draw's seed
         self._pool: Pool | None = None
         self._draws: dict[int, Draw] = {}
         self._fingerprint: str | None = None
@@ -183,7 +185,7 @@ class Suite:
     def __init__(self, spec: SuiteSpec) -> None:
         self.spec = spec
         self.path = spec.path
-        self.datasets = {d.name: FileDataset(d) for d in spec.datasets}
+        self.datasets = {d.name: FileDataset(d, self) for d in spec.datasets}
         self._names: Registry[FileDataset] = Registry("suite dataset")
         for name, dataset in self.datasets.items():
             self._names.register(name)(dataset)

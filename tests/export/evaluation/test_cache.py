@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from vlmprune.export.evaluation.cache import EvalCache, EvalEntry, EvalKey
+from vlmprune.export.evaluation.cache import EvalCache, EvalEntry, EvalKey, dataset_key
 from vlmprune.export.evaluation.evaluate import Evaluator
 from vlmprune.export.search.scoring import ScoreSource
 from vlmprune.export.tasks.catalog import get_dataset
@@ -65,3 +65,9 @@ def test_search_restart_recomputes_nothing_and_heals_corruption(tiny_vlm, tmp_pa
     assert third.computed == 1
     assert json.loads(entry.read_text())["sha256"] == saved["sha256"]
     assert values[0] == second.per_example("count_vqa", ()).tolist()
+
+
+def test_builtin_datasets_key_on_their_name_as_before():
+    # Existing caches (and the committed scores' evaluations) stay valid: same key, same file.
+    assert dataset_key(get_dataset("shapes_vqa")) == "shapes_vqa"
+    assert KEY.digest() == "55b2b02f3e32e1ede996d8fa5d4a96aee9e4cd094c3c8e7882b11a6381fbb529"

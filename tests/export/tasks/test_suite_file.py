@@ -263,18 +263,6 @@ def test_validate_reports_every_problem_one_line_each(seed_suite, tmp_path):
     assert "4 problems in" in bad.output
 
 
-@pytest.fixture
-def one_torch_thread():
-    # The demo's matrices are tiny: one intra-op thread is faster than several, and on a
-    # busy shared machine extra threads spin against each other (20x slower measured).
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_eval_on_the_seed_suite_end_to_end(seed_suite, one_torch_thread):
     result = _run(
         "eval",

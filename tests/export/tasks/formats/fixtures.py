@@ -278,10 +278,14 @@ SEED_WRITERS = {
 }
 
 
-def write_seed_suite(root: Path, calib: int = 2, test: int = 3, name: str = "suite.toml") -> Path:
-    """The seed's eight datasets (tiny), and a suite file drawing calib + test from each."""
+def write_seed_suite(
+    root: Path, calib: int = 2, test: int = 3, name: str = "suite.toml", **extra: object
+) -> Path:
+    """The seed's eight datasets (tiny), and a suite file drawing calib + test from each
+    (`extra`: more keys for every table, e.g. max_new_tokens)."""
     tables = {
-        ds: writer(root) | {"calib": calib, "test": test} for ds, writer in SEED_WRITERS.items()
+        ds: writer(root) | {"calib": calib, "test": test, **extra}
+        for ds, writer in SEED_WRITERS.items()
     }
     return write_suite(root / name, tables)
 
