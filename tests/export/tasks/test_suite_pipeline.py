@@ -258,7 +258,7 @@ def test_the_detector_learns_every_tables_calib_and_test_prompts(tmp_path):
     section = fit_suite_detector(datasets, DatasetSuite.of_file(loaded))
     assert set(section["labels"]) == TASK_TYPES
     assert section["provenance"]["datasets"] == SEED
-    assert section["provenance"]["n_prompts"] == len(samples)
+    assert section["provenance"]["n_pairs"] == len(samples)
     # One task type leaves nothing to tell apart: no detector (the runtime needs two labels).
     assert (
         fit_suite_detector(loaded.select("coco_2014_vqa,okvqa"), DatasetSuite.of_file(loaded))
