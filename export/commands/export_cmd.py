@@ -137,6 +137,7 @@ def command(
     from ..models.loading import load_vlm
     from ..onnx.pipeline import run_export
     from ..onnx.settings import ExportSettings
+    from ..search.files import suite_scores_root
 
     if all_tasks == (task is not None or blocks is not None):
         raise VlmpruneError("give either --all-tasks, or --task NAME and/or --blocks 3,4")
@@ -150,7 +151,8 @@ def command(
         search += f" --scores-dir {scores_dir}"
     if not suite.is_builtin:
         search += f" --suite {suite.path}"
-    source = ScoresSource(scores_dir / vlm.name, search, vlm.model_hash, vlm.num_blocks, suite)
+    folder = suite_scores_root(scores_dir, suite) / vlm.name
+    source = ScoresSource(folder, search, vlm.model_hash, vlm.num_blocks, suite)
     if all_tasks:
         specs = plan_all_tasks(source, rule, include_full)
     else:

@@ -96,6 +96,13 @@ def _load(opts: EvalOptions) -> tuple[LoadedVlm, list[TaskDataset]]:
     return load_vlm(opts.model_spec, resolve_device(opts.device)), selected
 
 
+def _scores_root(opts: EvalOptions) -> Path:
+    from ..search.files import suite_scores_root
+    from .suite_option import current_dataset_suite
+
+    return suite_scores_root(opts.scores_dir, current_dataset_suite())
+
+
 @contextmanager
 def _sources(
     opts: EvalOptions,
@@ -145,7 +152,8 @@ def scores_command(opts: EvalOptions, split: str, as_json: bool) -> None:
 
     vlm, selected = _load(opts)
     with _sources(opts, vlm, selected, [split], progress=not as_json) as (source,):
-        docs = run_scores(source, vlm.name, Path(opts.scores_dir), progress=not as_json)
+        root = _scores_root(opts)
+        docs = run_scores(source, vlm.name, root, progress=not as_json)
     if as_json:
         click.echo(json.dumps(docs, indent=2))
         return
@@ -157,7 +165,7 @@ def scores_command(opts: EvalOptions, split: str, as_json: bool) -> None:
             f"{name:<16} base {doc['base_score']:.3f}  least important: block {best['block']} "
             f"({best['relative_drop']:+.2%})  most important: block {worst['block']} ({worst['relative_drop']:+.2%})"
         )
-    click.echo(f"wrote {len(docs)} files under {Path(opts.scores_dir) / vlm.name}")
+    click.echo(f"wrote {len(docs)} files under {root / vlm.name}")
 
 
 @click.command("search")
@@ -213,7 +221,7 @@ def search_command(
     settings = SearchSettings(max_remove, beam_width, goal, exhaustive, opts.limit)
     sources = _sources(opts, vlm, selected, ["calib", "test"], progress=not as_json)
     with sources as (calib, test):
-        root = Path(opts.scores_dir)
+        root = _scores_root(opts)
         docs = run_search(calib, test, vlm.name, root, settings, progress=not as_json)
         # Shared by both splits: the parent's evaluator, and the workers' when there are any.
         passes = calib.evaluator.forward_passes + (calib.pool.forward_passes if calib.pool else 0)

@@ -20,6 +20,16 @@ def scores_dir(root: str | Path, model: str) -> Path:
     return Path(root) / model
 
 
+def suite_scores_root(root: str | Path, suite: object) -> Path:
+    """Where a suite's scores go when --scores-dir is left at its default: a suite file's
+    beside the built-in suite's, in `scores/<suite file stem>/`, so that searching a suite
+    never overwrites the built-in suite's files (e.g. the committed `scores/demo/`)."""
+    root = Path(root)
+    if root != DEFAULT_SCORES_ROOT or getattr(suite, "is_builtin", True):
+        return root
+    return root / Path(suite.path).stem
+
+
 def new_scores_doc(
     objective: str,
     model: str,

@@ -54,3 +54,15 @@ def test_scores_of_another_suite_are_stale(tmp_path, recorded, expected, message
 def test_scores_of_the_same_suite_or_no_expectation_load(tmp_path, recorded, expected):
     path = _file(tmp_path, recorded)
     assert read_scores(path, MODEL, expected_suite=expected)["objective"] == "text_vqa"
+
+
+def test_a_suite_files_scores_go_beside_the_built_in_ones_by_default(tmp_path):
+    from types import SimpleNamespace
+
+    from vlmprune.export.search.files import DEFAULT_SCORES_ROOT, suite_scores_root
+
+    builtin = SimpleNamespace(is_builtin=True, path=None)
+    bench = SimpleNamespace(is_builtin=False, path=tmp_path / "bench.toml")
+    assert suite_scores_root(DEFAULT_SCORES_ROOT, builtin) == DEFAULT_SCORES_ROOT
+    assert suite_scores_root(DEFAULT_SCORES_ROOT, bench) == DEFAULT_SCORES_ROOT / "bench"
+    assert suite_scores_root(tmp_path / "mine", bench) == tmp_path / "mine"  # given: used as is
