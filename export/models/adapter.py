@@ -29,8 +29,6 @@ from . import removal
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-    from .loading import LoadedVlm
-
 
 @dataclass(frozen=True)
 class GraphSpec:
@@ -92,13 +90,13 @@ class ModelAdapter(ABC):
         runtime architecture's preprocessed images, in token order) merged in."""
 
     @abstractmethod
-    def vision_graph(self, vlm: LoadedVlm) -> GraphSpec:
-        """The `vision_encoder` graph: inputs as the runtime architecture feeds them."""
+    def vision_graph(self, model: PreTrainedModel, arch: Architecture) -> GraphSpec:
+        """The `vision_encoder` graph: inputs as the runtime architecture `arch` feeds them."""
 
-    def genai(self, vlm: LoadedVlm) -> GenaiSpec:
+    def genai(self, model: PreTrainedModel, arch: Architecture) -> GenaiSpec:
         """The onnxruntime-genai folder's parts; GenaiUnsupportedError if there is none."""
         raise GenaiUnsupportedError(
-            f"onnxruntime-genai has no model type for '{vlm.model.config.model_type}'"
+            f"onnxruntime-genai has no model type for '{model.config.model_type}'"
         )
 
     def layers(self, model: PreTrainedModel) -> nn.ModuleList:

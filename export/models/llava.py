@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,9 +14,6 @@ from transformers import PretrainedConfig, PreTrainedModel
 from ...runtime.arch.llava import PREPROCESS_FILE, Llava, PreprocessSpec
 from ..errors import ModelLoadError
 from .adapter import GraphSpec, ModelAdapter, register_adapter
-
-if TYPE_CHECKING:
-    from .loading import LoadedVlm
 
 
 @register_adapter
@@ -68,18 +64,18 @@ class LlavaAdapter(ModelAdapter):
         mask = (input_ids == config.image_token_id).unsqueeze(-1).expand_as(embeds)
         return embeds.masked_scatter(mask, features)
 
-    def vision_graph(self, vlm: LoadedVlm) -> GraphSpec:
-        size = vlm.spec.image_size
+    def vision_graph(self, model: PreTrainedModel, arch: Llava) -> GraphSpec:
+        size = arch.spec.image_size
         pixels = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-        hidden = self.text_config(vlm.model).hidden_size
+        hidden = self.text_config(model).hidden_size
         return GraphSpec(
-            module=VisionEncoder(vlm.model),
+            module=VisionEncoder(model),
             args=(pixels,),
             input_names=("pixel_values",),
             output_names=("image_features",),
             dynamic_axes={"pixel_values": {0: "batch"}, "image_features": {0: "batch"}},
             # The CLS slice leaves the token count symbolic in the trace; the config fixes it.
-            static_output_dims={"image_features": {1: vlm.spec.num_image_tokens, 2: hidden}},
+            static_output_dims={"image_features": {1: arch.spec.num_image_tokens, 2: hidden}},
         )
 
 

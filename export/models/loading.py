@@ -83,18 +83,19 @@ def load_vlm(spec: str = DEMO_NAME, device: str = "cpu") -> LoadedVlm:
     """Load `spec` ('demo' or a folder) in fp32 on `device`, or raise one clear error."""
     name, path = resolve_model_path(spec)
     hf_logging.disable_progress_bar()  # one line per command, not a bar per weight file
+    model_type = hf_folder.read_json(path, "config.json", required=True).get("model_type")
+    if model_type not in supported_model_types():
+        raise ModelLoadError(
+            f"{path / 'config.json'}: model_type {model_type!r} is not a supported VLM "
+            f"(supported: {', '.join(supported_model_types())})"
+        )
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(
-            f"{path / 'config.json'}: not a readable model config ({exc})"
+            f"{path / 'config.json'}: not a readable model config ({first})"
         ) from None
-    model_type = config.model_type
-    if model_type not in supported_model_types():
-        raise ModelLoadError(
-            f"{path / 'config.json'}: model_type '{model_type}' is not a supported VLM "
-            f"(supported: {', '.join(supported_model_types())})"
-        )
     preprocess, tokenizer = ADAPTERS.get(model_type).read_folder(path, config)
     hf_folder.weight_files(path)
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32).to(device).eval()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,9 +37,6 @@ from .qwen2_vl_graphs import (
     Qwen25VisionFromGrid,
     Qwen25VisionGraph,
 )
-
-if TYPE_CHECKING:
-    from .loading import LoadedVlm
 
 QWEN2_5_VL = "qwen2_5_vl"
 # Trace images: 224 x 280 spans several 112-pixel windows; the second image makes two segments.
@@ -113,15 +110,14 @@ class QwenVLAdapter(ModelAdapter):
         mask = (input_ids == model.config.image_token_id).unsqueeze(-1).expand_as(embeds)
         return embeds.masked_scatter(mask, features)
 
-    def vision_graph(self, vlm: LoadedVlm) -> GraphSpec:
-        arch: Qwen2VL = vlm.arch
+    def vision_graph(self, model: PreTrainedModel, arch: Qwen2VL) -> GraphSpec:
         rng = np.random.default_rng(0)
         images = [
             arch.preprocess(_random_image(rng, height, width)) for height, width in _TRACE_SIZES
         ]
         feeds = arch.vision_feeds(images)
-        visual = vlm.model.model.visual
-        is_25 = vlm.model.config.model_type == QWEN2_5_VL
+        visual = model.model.visual
+        is_25 = model.config.model_type == QWEN2_5_VL
         module = Qwen25VisionGraph(visual) if is_25 else Qwen2VisionGraph(visual)
         merged = {"window_index", "reverse_index"}  # one entry per merged token
         axes = {n: {0: "num_merged" if n in merged else "num_patches"} for n in module.input_names}
@@ -133,17 +129,17 @@ class QwenVLAdapter(ModelAdapter):
             dynamic_axes={**axes, "image_features": {0: "num_merged"}},
         )
 
-    def genai(self, vlm: LoadedVlm) -> GenaiSpec:
-        if vlm.model.config.model_type != QWEN2_5_VL:
+    def genai(self, model: PreTrainedModel, arch: Qwen2VL) -> GenaiSpec:
+        if model.config.model_type != QWEN2_5_VL:
             raise GenaiUnsupportedError(
                 "onnxruntime-genai 0.18 has no 'qwen2_vl' model type (its model builder refuses "
                 "Qwen2VLForConditionalGeneration: builder.py:806 NotImplementedError)"
             )
-        config, arch = vlm.model.config, vlm.arch
+        config = model.config
         image = arch.preprocess(_random_image(np.random.default_rng(1), *_TRACE_SIZES[0]))
-        hidden = self.text_config(vlm.model).hidden_size
+        hidden = self.text_config(model).hidden_size
         vision = GraphSpec(
-            module=Qwen25VisionFromGrid(vlm.model.model.visual).eval(),
+            module=Qwen25VisionFromGrid(model.model.visual).eval(),
             args=(torch.from_numpy(image.patches), torch.tensor([image.grid])),
             input_names=("pixel_values", "image_grid_thw"),
             output_names=("image_features",),
@@ -152,7 +148,7 @@ class QwenVLAdapter(ModelAdapter):
         )
         ids = torch.tensor([[1, config.image_token_id, config.image_token_id, 3]])
         embedding = GraphSpec(
-            module=EmbeddingWithImages(vlm.model.get_input_embeddings(), config.image_token_id),
+            module=EmbeddingWithImages(model.get_input_embeddings(), config.image_token_id),
             args=(ids, torch.randn(2, hidden, generator=torch.Generator().manual_seed(0))),
             input_names=("input_ids", "image_features"),
             output_names=("inputs_embeds",),

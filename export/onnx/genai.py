@@ -53,10 +53,17 @@ class GenaiResult:
     skipped: str | None = None  # why no folder was written
 
 
-def plan(vlm: LoadedVlm, mode: GenaiMode, log: Log) -> GenaiSpec | None:
-    """The genai parts to export, None when the folders are not written (said in `log`)."""
+@dataclass(frozen=True)
+class GenaiPlan:
+    spec: GenaiSpec | None  # None: no folders are written...
+    skipped: str | None = None  # ...and why, when it is worth saying
+
+
+def plan(vlm: LoadedVlm, mode: GenaiMode) -> GenaiPlan:
+    """Whether to write the folders, and their parts; ExportError for `--genai` without
+    onnxruntime-genai installed."""
     if mode is GenaiMode.OFF:
-        return None
+        return GenaiPlan(None)
     try:
         import onnxruntime_genai  # noqa: F401
     except ImportError:
@@ -64,12 +71,11 @@ def plan(vlm: LoadedVlm, mode: GenaiMode, log: Log) -> GenaiSpec | None:
             raise ExportError(
                 "--genai: onnxruntime-genai is not installed (pip install 'vlmprune[genai]')"
             ) from None
-        return None
+        return GenaiPlan(None)
     try:
-        return vlm.adapter.genai(vlm)
+        return GenaiPlan(vlm.adapter.genai(vlm.model, vlm.arch))
     except GenaiUnsupportedError as exc:
-        log(f"no onnxruntime-genai folders: {exc}")
-        return None
+        return GenaiPlan(None, f"no onnxruntime-genai folders: {exc}")
 
 
 def staged_graphs(spec: GenaiSpec) -> list[tuple[str, GraphSpec]]:

@@ -151,7 +151,7 @@ def export_decoder(vlm: LoadedVlm) -> onnx.ModelProto:
 
 def export_vision_encoder(vlm: LoadedVlm) -> onnx.ModelProto:
     """The architecture's vision tower (its adapter says how it is traced)."""
-    return export_graph(vlm.adapter.vision_graph(vlm))
+    return export_graph(vlm.adapter.vision_graph(vlm.model, vlm.arch))
 
 
 def export_graph(spec: GraphSpec) -> onnx.ModelProto:

@@ -165,14 +165,18 @@ def _stage(
         f"exporting {len(specs)} variant(s) ({distinct} distinct removal sets) of {vlm.name}; "
         f"parity on {settings.parity_examples} test examples"
     )
-    genai_spec = genai.plan(vlm, settings.genai, log if settings.genai is GenaiMode.ON else note)
+    genai_plan = genai.plan(vlm, settings.genai)
+    genai_spec = genai_plan.spec
+    if genai_plan.skipped:  # asked for: always said; by default only with progress output
+        (log if settings.genai is GenaiMode.ON else note)(genai_plan.skipped)
     extra = genai.staged_graphs(genai_spec) if genai_spec is not None else []
     result = build_graphs(vlm, specs, settings, staging, log, extra)
     start = time.perf_counter()
     measure_scores(vlm, result.outcomes, settings)
     result.seconds["scores"] = time.perf_counter() - start
     vlm.tokenizer.save(str(staging / TOKENIZER_FILE))
-    genai_result, genai_info = None, None
+    genai_result = None
+    genai_info = {"skipped": genai_plan.skipped} if genai_plan.skipped else None
     if genai_spec is not None:
         start = time.perf_counter()
         note("writing and checking the onnxruntime-genai folders")
