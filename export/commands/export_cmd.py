@@ -228,7 +228,7 @@ def _print_table(summary: ExportSummary) -> None:
         f"{w.references} references ({w.referenced_bytes / 1e6:.2f} MB before deduplication); "
         f"export folder {summary.bytes_on_disk / 1e6:.2f} MB; {summary.seconds:.1f} s"
     )
-    if summary.genai and summary.genai["folders"]:
+    if summary.genai and summary.genai.get("folders"):
         g = summary.genai
         click.echo(
             f"onnxruntime-genai: {g['folders']} folder(s) in {summary.out / 'genai'}, "

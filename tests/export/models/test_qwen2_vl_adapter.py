@@ -1,13 +1,13 @@
 """Qwen2-VL / Qwen2.5-VL folders as downloaded: loading, exact block removal, and the
 evaluation path against transformers' own `generate` (tiny folders, tests/qwen_folders.py)."""
 
-import copy
 import json
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from export_helpers import fresh_with_kept
 from PIL import Image
 
 from vlmprune.export.errors import InvalidBlocksError, ModelLoadError
@@ -44,24 +44,6 @@ def _generate(model, hf, steps, eos_ids):
     return [r[: next((i for i, t in enumerate(r) if t in eos_ids), len(r))] for r in rows]
 
 
-def _fresh_with_kept(model, kept):
-    config = copy.deepcopy(model.config)
-    config.text_config.num_hidden_layers = len(kept)
-    config.text_config.layer_types = [config.text_config.layer_types[b] for b in kept]
-    fresh = type(model)(config).eval()
-    state = {}
-    prefix = "model.language_model.layers."
-    for key, value in model.state_dict().items():
-        if key.startswith(prefix):
-            idx, rest = key[len(prefix) :].split(".", 1)
-            if int(idx) not in kept:
-                continue
-            key = f"{prefix}{kept.index(int(idx))}.{rest}"
-        state[key] = value
-    fresh.load_state_dict(state)
-    return fresh
-
-
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("layout", ["hub", "sharded"])
 def test_release_layouts_load_like_the_native_folder(qwen_folder, qwen_vlm, kind, layout):
@@ -78,7 +60,7 @@ def test_release_layouts_load_like_the_native_folder(qwen_folder, qwen_vlm, kind
 def test_pruned_logits_equal_a_fresh_model_with_the_kept_weights(qwen_vlm, kind, removed):
     vlm = qwen_vlm(kind)
     kept = [b for b in range(4) if b not in removed]
-    fresh = _fresh_with_kept(vlm.model, kept)
+    fresh = fresh_with_kept(vlm.model, kept)
     _, _, _, hf = _batch(vlm)
     with torch.no_grad(), vlm.adapter.removed(vlm.model, removed):
         text = vlm.adapter.text_config(vlm.model)
