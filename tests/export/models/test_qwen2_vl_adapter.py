@@ -176,3 +176,29 @@ def test_bad_folders_are_one_line_naming_the_file(qwen_folder, tmp_path, layout,
     with pytest.raises(ModelLoadError, match=message) as info:
         load_vlm(str(folder))
     assert "\n" not in str(info.value)
+
+
+def test_user_jsonl_evaluates_and_a_prompt_past_the_context_is_one_line(qwen_folder, tmp_path):
+    from click.testing import CliRunner
+
+    from vlmprune.export.cli import main
+
+    Image.new("RGB", (120, 80), (200, 20, 20)).save(tmp_path / "small.png")
+    Image.new("RGB", (2000, 2000), (20, 200, 20)).save(tmp_path / "huge.png")  # 5,041 tokens
+    lines = {"ok.jsonl": "small.png", "long.jsonl": "huge.png"}
+    for name, image in lines.items():
+        row = {"image": image, "prompt": "What color?", "answers": ["red"], "task_type": "vqa"}
+        (tmp_path / name).write_text(json.dumps(row) + "\n")
+    model = str(qwen_folder("qwen2_5_vl"))
+    ok = CliRunner().invoke(
+        main, ["eval", "--model", model, "--datasets", str(tmp_path / "ok.jsonl"), "--json"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["results"][0]["n"] == 1
+    long = CliRunner().invoke(
+        main, ["eval", "--model", model, "--datasets", str(tmp_path / "long.jsonl")]
+    )
+    assert long.exit_code == 1
+    assert long.stderr.strip().splitlines() == [
+        "Error: long example 0: the prompt is 5065 tokens with the image; the model's context is 4096"
+    ]
