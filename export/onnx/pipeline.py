@@ -166,30 +166,15 @@ def _stage(
         f"parity on {settings.parity_examples} test examples"
     )
     genai_plan = genai.plan(vlm, settings.genai)
-    genai_spec = genai_plan.spec
     if genai_plan.skipped:  # asked for: always said; by default only with progress output
         (log if settings.genai is GenaiMode.ON else note)(genai_plan.skipped)
-    extra = genai.staged_graphs(genai_spec) if genai_spec is not None else []
+    extra = genai.staged_graphs(genai_plan.spec) if genai_plan.spec is not None else []
     result = build_graphs(vlm, specs, settings, staging, log, extra)
     start = time.perf_counter()
     measure_scores(vlm, result.outcomes, settings)
     result.seconds["scores"] = time.perf_counter() - start
     vlm.tokenizer.save(str(staging / TOKENIZER_FILE))
-    genai_result = None
-    genai_info = {"skipped": genai_plan.skipped} if genai_plan.skipped else None
-    if genai_spec is not None:
-        start = time.perf_counter()
-        note("writing and checking the onnxruntime-genai folders")
-        genai_result = genai.write_folders(
-            vlm, genai_spec, result.written, staging, settings.datasets, log
-        )
-        result.seconds["genai"] = time.perf_counter() - start
-        genai_info = {
-            "dirs": genai_result.dirs,
-            "parity": genai_result.parity,
-            "hard_linked": genai_result.hard_linked,
-            **genai.folder_cost(staging),
-        }
+    genai_result, genai_info = _genai_folders(vlm, genai_plan, result, settings, staging, log)
     start = time.perf_counter()
     note("task types with several datasets: comparing their variants on the calib split")
     maps = selection_maps(vlm, result, settings)
@@ -211,6 +196,44 @@ def _stage(
     marker = provenance(kind="vlmprune.export", model=vlm.name, model_hash=vlm.model_hash)
     make_readable(atomic_write_json(staging / MARKER_FILE, marker))
     return result, manifest, genai_info
+
+
+def _genai_folders(
+    vlm: LoadedVlm,
+    plan: genai.GenaiPlan,
+    result: BuildResult,
+    settings: ExportSettings,
+    staging: Path,
+    log: Log,
+) -> tuple[genai.GenaiResult | None, dict | None]:
+    """The onnxruntime-genai folders (if planned) and what the summary says about them."""
+    if plan.spec is None:
+        return None, {"skipped": plan.skipped} if plan.skipped else None
+    start = time.perf_counter()
+    if settings.progress:
+        log("writing and checking the onnxruntime-genai folders")
+    written = genai.write_folders(vlm, plan.spec, result.written, staging, settings.datasets, log)
+    result.seconds["genai"] = time.perf_counter() - start
+    info = {
+        "dirs": written.dirs,
+        "parity": written.parity,
+        "hard_linked": written.hard_linked,
+        **genai.folder_cost(staging),
+    }
+    return written, info
+
+
+def _generation(vlm: LoadedVlm, result: BuildResult) -> dict:
+    text = vlm.adapter.text_config(vlm.model)
+    generation = {
+        "eos_token_id": vlm.eos_id,
+        "pad_token_id": vlm.pad_id,
+        "max_new_tokens": result.max_new_tokens,
+        "context_length": int(text.max_position_embeddings),
+    }
+    if len(vlm.eos_ids) > 1:  # Qwen: <|im_end|> and <|endoftext|>
+        generation["eos_token_ids"] = list(vlm.eos_ids)
+    return generation
 
 
 def _manifest_inputs(
@@ -245,20 +268,11 @@ def _manifest_inputs(
         for o in result.written
     ]
     dataset_map, type_map, evidence = maps
-    text = vlm.adapter.text_config(vlm.model)
     preprocessing = {
         **vlm.arch.preprocessing(),
         "tokenizer_file": entry(TOKENIZER_FILE).path,
         "tokenizer_sha256": sha256_file(staging / TOKENIZER_FILE),
     }
-    generation = {
-        "eos_token_id": vlm.eos_id,
-        "pad_token_id": vlm.pad_id,
-        "max_new_tokens": result.max_new_tokens,
-        "context_length": int(text.max_position_embeddings),
-    }
-    if len(vlm.eos_ids) > 1:  # Qwen: <|im_end|> and <|endoftext|>
-        generation["eos_token_ids"] = list(vlm.eos_ids)
     return ManifestInputs(
         model={
             "id": vlm.name,
@@ -271,7 +285,7 @@ def _manifest_inputs(
             "head_dim": dims.head_dim,
         },
         preprocessing=preprocessing,
-        generation=generation,
+        generation=_generation(vlm, result),
         shared={
             "weights": entry(WEIGHTS_FILE),
             "vision_encoder": entry(VISION_FILE),
