@@ -34,8 +34,8 @@ def torch_side(model_path: str, removed: tuple[int, ...], threads: int, device: 
     import torch
     from transformers import DynamicCache
 
+    from vlmprune.export.models.llava import VisionEncoder
     from vlmprune.export.models.loading import load_vlm
-    from vlmprune.export.onnx.graphs import VisionEncoder
 
     if threads:
         torch.set_num_threads(threads)

@@ -53,6 +53,9 @@ class Result:
     tokens: tuple[int, ...]
     timings: Timings
     selection: Selection
+    prompt_text: str = (
+        ""  # what the model was given: the chat template's text, one image placeholder
+    )
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class _Prepared:
     image: object  # the architecture's preprocessed image (LLaVA: (3, S, S) float32)
     ids: list[int]
     seconds: float  # spent loading, checking and preprocessing
+    text: str  # the prompt after the chat template (Result.prompt_text)
 
 
 class Runtime:
@@ -217,10 +221,10 @@ class Runtime:
         embeds = arch.inputs_embeds(embed, ids, features)  # (B, T, H)
         positions = arch.position_ids(ids, mask, images)
         t2 = time.perf_counter()
-        out = greedy_decode(decoder, embed, embeds, mask, positions, gen.eos_token_id, steps)
+        out = greedy_decode(decoder, embed, embeds, mask, positions, gen.stop_ids, steps)
         preprocess_ms = sum(p.seconds for p in prepared) * 1e3
         results = []
-        for selection, tokens in zip(selections, out.tokens, strict=True):
+        for selection, tokens, request in zip(selections, out.tokens, prepared, strict=True):
             timings = Timings(
                 preprocess_ms=preprocess_ms,
                 vision_ms=(t1 - t0) * 1e3,
@@ -239,6 +243,7 @@ class Runtime:
                     tuple(tokens),
                     timings,
                     selection,
+                    request.text,
                 )
             )
         return results
@@ -261,7 +266,8 @@ class Runtime:
             ids = self._prompt_ids(request.prompt, image)
         except InputError as exc:
             raise InputError(f"{prefix}{exc}") from None
-        return _Prepared(image, ids, time.perf_counter() - start)
+        text = self.manifest.arch.prompt_text(request.prompt, image)
+        return _Prepared(image, ids, time.perf_counter() - start, text)
 
     def _prompt_ids(self, prompt: object, image: object) -> list[int]:
         if not isinstance(prompt, str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,7 @@ def greedy_decode(
     inputs_embeds: np.ndarray,
     attention_mask: np.ndarray,
     position_ids: np.ndarray,
-    eos_id: int,
+    eos_id: int | Sequence[int],
     max_new_tokens: int,
 ) -> DecodeResult:
     """Greedy ids per row (EOS excluded) for left-padded `inputs_embeds` (B, T, H).
@@ -74,8 +75,10 @@ def greedy_decode(
     `position_ids` are the prefill's ((B, T), or (3, B, T) for M-RoPE: the architecture
     decides); each decode step advances the last position of every row by one.
     The number of layers, kv heads and head_dim come from the decoder session's inputs.
-    Rows that finished keep emitting EOS until every row has (or max_new_tokens is reached).
+    `eos_id`: one stop token id, or several (Qwen stops at `<|im_end|>` and `<|endoftext|>`).
+    Rows that finished keep emitting the first one until every row has (or max_new_tokens).
     """
+    stops = stop_ids(eos_id)
     layout = _cache_layout(decoder)
     batch = inputs_embeds.shape[0]
     mask = np.ascontiguousarray(attention_mask, dtype=np.int64)
@@ -99,9 +102,9 @@ def greedy_decode(
         feed = {"inputs_embeds": step_embeds, "attention_mask": mask, "position_ids": positions}
         outputs = dict(zip(output_names, decoder.run(None, {**feed, **past}), strict=True))
         next_ids = outputs["logits"][:, -1].argmax(-1).astype(np.int64)  # (B,)
-        next_ids = np.where(finished, eos_id, next_ids)
+        next_ids = np.where(finished, stops[0], next_ids)
         generated.append(next_ids)
-        finished |= next_ids == eos_id
+        finished |= np.isin(next_ids, stops)
         past = {name: outputs[name.replace("past_key_values.", "present.", 1)] for name in past}
         positions = positions[..., -1:] + 1
         mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
@@ -112,14 +115,26 @@ def greedy_decode(
             decode_s += elapsed
         if finished.all():
             break
-    return DecodeResult(_strip_eos(generated, batch, eos_id), prefill_s, decode_s, len(generated))
+    rows = np.stack(generated, axis=1).tolist() if generated else [[] for _ in range(batch)]
+    return DecodeResult(
+        [until_stop(row, stops) for row in rows], prefill_s, decode_s, len(generated)
+    )
 
 
-def _strip_eos(generated: list[np.ndarray], batch: int, eos_id: int) -> list[list[int]]:
-    if not generated:
-        return [[] for _ in range(batch)]
-    rows = np.stack(generated, axis=1).tolist()  # (B, steps)
-    return [row[: row.index(eos_id)] if eos_id in row else row for row in rows]
+def stop_ids(eos_id: int | Sequence[int]) -> tuple[int, ...]:
+    """One stop id or several, as a non-empty tuple (the first is what finished rows emit)."""
+    stops = (int(eos_id),) if isinstance(eos_id, (int, np.integer)) else tuple(map(int, eos_id))
+    if not stops:
+        raise ValueError("at least one stop token id is needed")
+    return stops
+
+
+def until_stop(row: Sequence[int], stops: Sequence[int]) -> list[int]:
+    """`row` up to (not including) its first stop token."""
+    for i, token in enumerate(row):
+        if token in stops:
+            return list(row[:i])
+    return list(row)
 
 
 def _cache_layout(decoder: onnxruntime.InferenceSession) -> _CacheLayout:

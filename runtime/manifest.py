@@ -59,6 +59,11 @@ class GenerationDefaults:
     pad_token_id: int
     max_new_tokens: int
     context_length: int | None = None  # max positions; None: the manifest does not say
+    eos_token_ids: tuple[int, ...] = ()  # every stop token, eos_token_id first; () = just it
+
+    @property
+    def stop_ids(self) -> tuple[int, ...]:
+        return self.eos_token_ids or (self.eos_token_id,)
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class Variant:
     scores: Mapping[str, float]  # measured test-split score per dataset
     expected_drop: float | None
     latency: Mapping[str, Any] | None  # filled by `vlmprune profile` (a future latency budget)
+    genai_dir: Path | None = None  # a folder onnxruntime-genai opens (inside the manifest's)
 
     @property
     def decoder(self) -> FileRef:
@@ -216,13 +222,25 @@ def _tokenizer(r: _Reader, pre: dict) -> FileRef:
 
 def _generation(r: _Reader, g: dict) -> GenerationDefaults:
     context_key = next((k for k in ("context_length", "max_position_embeddings") if k in g), None)
+    eos = r.int_(g, "eos_token_id", where="generation", minimum=0)
+    stops = g.get("eos_token_ids", [eos])
+    if not (
+        isinstance(stops, list)
+        and stops
+        and stops[0] == eos
+        and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in stops)
+    ):
+        raise r.error(
+            "generation.eos_token_ids", "must be a list of token ids starting with eos_token_id"
+        )
     return GenerationDefaults(
-        eos_token_id=r.int_(g, "eos_token_id", where="generation", minimum=0),
+        eos_token_id=eos,
         pad_token_id=r.int_(g, "pad_token_id", where="generation", minimum=0),
         max_new_tokens=r.int_(g, "max_new_tokens", where="generation", minimum=1),
         context_length=r.int_(g, context_key, where="generation", minimum=1)
         if context_key
         else None,
+        eos_token_ids=tuple(stops),
     )
 
 
@@ -245,6 +263,9 @@ def _variant(r: _Reader, raw: object, where: str) -> Variant:
     scores = r.obj(v.get("scores", {}), f"{where}.scores")
     drop = v.get("expected_drop")
     latency = v.get("latency")
+    genai = v.get("genai_dir")
+    if genai is not None and not (isinstance(genai, str) and genai):
+        raise r.error(f"{where}.genai_dir", "must be a non-empty string or absent")
     return Variant(
         name=r.str_(v, "name", where=where),
         objective=r.str_(v, "objective", where=where),
@@ -255,6 +276,7 @@ def _variant(r: _Reader, raw: object, where: str) -> Variant:
         scores=MappingProxyType({str(k): float(x) for k, x in scores.items() if _is_number(x)}),
         expected_drop=float(drop) if _is_number(drop) else None,
         latency=MappingProxyType(latency) if isinstance(latency, dict) else None,
+        genai_dir=r.inside(genai, f"{where}.genai_dir") if genai else None,
     )
 
 

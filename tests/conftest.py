@@ -15,3 +15,38 @@ def tiny_model_dir(tmp_path_factory, tiny_vlm):
 
     folder = tmp_path_factory.mktemp("tiny_model")
     return save_model_dir(tiny_vlm.model, tiny_vlm.tokenizer, tiny_vlm.spec, folder)
+
+
+@pytest.fixture(scope="session")
+def qwen_folder(tmp_path_factory):
+    """qwen_folder(kind, layout="native") -> a tiny Qwen folder as downloaded (built once each).
+
+    kind: "qwen2_5_vl" or "qwen2_vl"; layout: "native", "hub" or "sharded" (tests/qwen_folders.py).
+    Tests must not modify it (copy it first).
+    """
+    from qwen_folders import make_folder
+
+    built = {}
+
+    def get(kind: str, layout: str = "native"):
+        if (kind, layout) not in built:
+            root = tmp_path_factory.mktemp(f"{kind}_{layout}")
+            built[kind, layout] = make_folder(kind, root / kind, layout)
+        return built[kind, layout]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def qwen_vlm(qwen_folder):
+    """qwen_vlm(kind) -> the native tiny folder loaded (shared: restore what you change)."""
+    from vlmprune.export.models.loading import load_vlm
+
+    loaded = {}
+
+    def get(kind: str):
+        if kind not in loaded:
+            loaded[kind] = load_vlm(str(qwen_folder(kind)))
+        return loaded[kind]
+
+    return get

@@ -1,5 +1,6 @@
 """Helpers of the export tests: synthetic scores files, the CLI, a quickly fitted detector."""
 
+import copy
 import functools
 import json
 from pathlib import Path
@@ -91,3 +92,25 @@ def small_detector() -> dict:
 
 def run_cli(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def fresh_with_kept(model, kept):
+    """A new model of the same class with `len(kept)` decoder blocks holding the kept blocks'
+    weights (per-layer `layer_types` sliced alike): what exact removal must equal."""
+    config = copy.deepcopy(model.config)
+    text = config.text_config
+    text.num_hidden_layers = len(kept)
+    if getattr(text, "layer_types", None):
+        text.layer_types = [text.layer_types[b] for b in kept]
+    fresh = type(model)(config).eval()
+    state = {}
+    prefix = "model.language_model.layers."
+    for key, value in model.state_dict().items():
+        if key.startswith(prefix):
+            idx, rest = key[len(prefix) :].split(".", 1)
+            if int(idx) not in kept:
+                continue
+            key = f"{prefix}{kept.index(int(idx))}.{rest}"
+        state[key] = value
+    fresh.load_state_dict(state)
+    return fresh

@@ -91,6 +91,12 @@ if TYPE_CHECKING:
     help="Test examples per dataset for each variant's measured scores.",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--genai/--no-genai",
+    default=None,
+    help="Write a folder per variant that onnxruntime-genai opens (genai/<variant>/). Default: "
+    "when onnxruntime-genai is installed and has a model type for the architecture.",
+)
 @json_option
 def command(
     model_spec: str,
@@ -106,6 +112,7 @@ def command(
     parity_examples: int,
     score_examples: int,
     batch_size: int,
+    genai: bool | None,
     as_json: bool,
 ) -> None:
     """Export pruned variants to ONNX with shared weights, check them, write the manifest.
@@ -122,7 +129,8 @@ def command(
       vlmprune export --all-tasks --model demo --max-drop 3 --include-full --json
       vlmprune export --task count_vqa --remove 1 --out variants/count
       vlmprune export --blocks 3,4 --out variants/demo-3-4
-      vlmprune export --all-tasks --model demo --suite benchmarks.toml --scores-dir scores-bench
+      vlmprune export --all-tasks --model demo --suite benchmarks.toml
+      vlmprune export --all-tasks --model ./Qwen2.5-VL-3B-Instruct --genai
       vlmprune manifest validate variants/demo/manifest.json
     """
     from ..manifest.detector import fit_task_detector
@@ -136,7 +144,7 @@ def command(
     )
     from ..models.loading import load_vlm
     from ..onnx.pipeline import run_export
-    from ..onnx.settings import ExportSettings
+    from ..onnx.settings import ExportSettings, GenaiMode
     from ..search.files import suite_scores_root
 
     if all_tasks == (task is not None or blocks is not None):
@@ -171,6 +179,7 @@ def command(
         score_examples=score_examples,
         batch_size=batch_size,
         progress=not as_json,
+        genai=GenaiMode.AUTO if genai is None else GenaiMode.ON if genai else GenaiMode.OFF,
     )
     # Passed uncalled: the detector is fitted only once every graph passed parity.
     detector = _detector(suite, datasets, fit_task_detector)
@@ -249,3 +258,11 @@ def _print_table(summary: ExportSummary) -> None:
         f"{w.references} references ({w.referenced_bytes / 1e6:.2f} MB before deduplication); "
         f"export folder {summary.bytes_on_disk / 1e6:.2f} MB; {summary.seconds:.1f} s"
     )
+    if summary.genai and summary.genai.get("folders"):
+        g = summary.genai
+        click.echo(
+            f"onnxruntime-genai: {g['folders']} folder(s) in {summary.out / 'genai'}, "
+            f"{g['extra_bytes'] / 1e3:.1f} kB on disk beyond the export "
+            f"({g['apparent_bytes'] / 1e6:.2f} MB apparent: "
+            f"{'hard links' if g['hard_linked'] else 'copies'} of its files)"
+        )

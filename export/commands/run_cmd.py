@@ -103,6 +103,7 @@ def command(
             "reason": result.reason.value,
             "why": result.why,
             "tokens": list(result.tokens),
+            "prompt_text": result.prompt_text,
             "timings_ms": {
                 k: round(v, 3) for k, v in asdict(result.timings).items() if k.endswith("_ms")
             },

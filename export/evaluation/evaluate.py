@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..errors import VlmpruneError
 from ..models.loading import LoadedVlm
 from ..tasks.base import Example, Split, TaskDataset
 from ..tasks.metrics import Metric, score_examples
@@ -23,6 +24,14 @@ from .stats import bootstrap_ci
 MAX_NEW_TOKENS_CAP = 64
 
 
+class EvaluationError(VlmpruneError):
+    """An example the model cannot be evaluated on (e.g. longer than its context)."""
+
+
+def context_length(vlm: LoadedVlm) -> int:
+    return int(vlm.adapter.text_config(vlm.model).max_position_embeddings)
+
+
 @dataclass
 class PreparedSet:
     dataset: str
@@ -30,7 +39,8 @@ class PreparedSet:
     task_type: str
     metric: Metric
     references: list[tuple[str, ...]]
-    batches: list[tuple[torch.Tensor, torch.Tensor]]  # (embeds (B, T, H), mask (B, T))
+    # (embeds (B, T, H), mask (B, T), prefill positions: (B, T), or (3, B, T) for M-RoPE)
+    batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
     max_new_tokens: int
 
     @property
@@ -90,20 +100,26 @@ class Evaluator:
         vlm = self.vlm
         references = [tuple(e.answers) for e in examples]
         longest = max(len(vlm.tokenizer.encode(" " + a).ids) for refs in references for a in refs)
-        batches = []
+        batches, arch, context = [], vlm.arch, context_length(vlm)
         for start in range(0, len(examples), self.batch_size):
             chunk = examples[start : start + self.batch_size]
-            images = [vlm.arch.preprocess(e.image) for e in chunk]
+            images = [arch.preprocess(e.image) for e in chunk]
             ids = [
-                vlm.arch.prompt_ids(vlm.tokenizer, e.prompt, im)
+                arch.prompt_ids(vlm.tokenizer, e.prompt, im)
                 for e, im in zip(chunk, images, strict=True)
             ]
+            for i, row in enumerate(ids):
+                if len(row) >= context:
+                    raise EvaluationError(
+                        f"{dataset.name} example {start + i}: the prompt is {len(row)} tokens with "
+                        f"the image; the model's context is {context}"
+                    )
             input_ids, mask = left_pad(ids, vlm.pad_id)
-            pixels = torch.from_numpy(np.stack(images))
-            embeds = vlm.adapter.input_embeddings(
-                vlm.model, input_ids.to(self.device), pixels.to(self.device)
+            positions = arch.position_ids(input_ids.numpy(), mask.numpy(), images)
+            embeds = vlm.adapter.input_embeddings(vlm.model, input_ids.to(self.device), images)
+            batches.append(
+                (embeds, mask.to(self.device), torch.from_numpy(positions).to(self.device))
             )
-            batches.append((embeds, mask.to(self.device)))
         return PreparedSet(
             dataset=dataset.name,
             split=split,
@@ -122,8 +138,8 @@ class Evaluator:
             batches = prepared.batches
             if self.progress:
                 batches = tqdm(batches, desc=f"{prepared.dataset} -{list(removed)}", leave=False)
-            for embeds, mask in batches:
-                rows = greedy_generate(vlm, embeds, mask, prepared.max_new_tokens)
+            for embeds, mask, positions in batches:
+                rows = greedy_generate(vlm, embeds, mask, prepared.max_new_tokens, positions)
                 # The loop runs until every row has emitted EOS (stripped) or max_new_tokens.
                 self.forward_passes += min(prepared.max_new_tokens, max(map(len, rows)) + 1)
                 for ids in rows:

@@ -50,6 +50,7 @@ class VariantEntry:
     files: tuple[FileEntry, ...]
     scores: Mapping[str, float]  # measured on the test split, per dataset
     parity: Mapping[str, object]
+    genai: Mapping[str, object] = field(default_factory=dict)  # genai_dir, genai_parity
 
     def to_json(self, num_blocks: int) -> dict:
         s = self.spec
@@ -64,6 +65,7 @@ class VariantEntry:
             "expected_drop": s.expected_drop,
             "parity": dict(self.parity),
             "latency": None,
+            **self.genai,
         }
 
 

@@ -7,7 +7,16 @@ newer than it knows. Open objects (`latency`, `task_detector`, `provenance`,
 
 from __future__ import annotations
 
+from ...runtime.arch import ARCHITECTURES
+
 SCHEMA_VERSION = 1
+
+
+def _architecture_schemas() -> list[tuple[tuple[str, ...], dict]]:
+    """(model types, preprocessing schema) of every runtime architecture, in registry order."""
+    seen: dict[type, None] = dict.fromkeys(ARCHITECTURES.values())
+    return [(cls.model_types, cls.preprocessing_schema) for cls in seen]
+
 
 _NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"}
 _BLOCKS = {"type": "array", "items": {"type": "integer", "minimum": 0}, "uniqueItems": True}
@@ -120,48 +129,23 @@ MANIFEST_SCHEMA: dict = {
                 "head_dim": {"type": "integer", "minimum": 1},
             },
         },
+        # Common fields here; each architecture's own (`preprocessing_schema` of its runtime
+        # module) apply by `model.architecture`, in `allOf` below.
         "preprocessing": {
             "type": "object",
             "required": [
-                "image_size",
-                "image_mean",
-                "image_std",
-                "image_token",
                 "image_token_id",
-                "num_image_tokens",
-                "prompt_template",
                 "tokenizer_file",
                 "tokenizer_sha256",
                 "eos_token",
                 "pad_token",
             ],
             "properties": {
-                "image_size": {"type": "integer", "minimum": 1},
-                "image_mean": {
-                    "type": "array",
-                    "items": {"type": "number"},
-                    "minItems": 3,
-                    "maxItems": 3,
-                },
-                "image_std": {
-                    "type": "array",
-                    "items": {"type": "number", "exclusiveMinimum": 0},
-                    "minItems": 3,
-                    "maxItems": 3,
-                },
-                "image_token": {"type": "string", "minLength": 1},
                 "image_token_id": {"type": "integer", "minimum": 0},
-                "num_image_tokens": {"type": "integer", "minimum": 1},
-                "prompt_template": {
-                    "type": "string",
-                    "allOf": [{"pattern": "\\{image\\}"}, {"pattern": "\\{prompt\\}"}],
-                },
                 "tokenizer_file": {"$ref": "#/$defs/relpath"},
                 "tokenizer_sha256": {"$ref": "#/$defs/sha256"},
                 "eos_token": {"type": "string"},
                 "pad_token": {"type": "string"},
-                "bos_token": {"type": ["string", "null"]},
-                "extra": {"type": "object"},
             },
         },
         "generation": {
@@ -170,6 +154,11 @@ MANIFEST_SCHEMA: dict = {
             "additionalProperties": False,
             "properties": {
                 "eos_token_id": {"type": "integer", "minimum": 0},
+                "eos_token_ids": {  # every stop token, eos_token_id first (absent: just it)
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0},
+                    "minItems": 1,
+                },
                 "pad_token_id": {"type": "integer", "minimum": 0},
                 "max_new_tokens": {"type": "integer", "minimum": 1},
                 "context_length": {"type": "integer", "minimum": 1},
@@ -265,7 +254,26 @@ MANIFEST_SCHEMA: dict = {
                     ],
                 },
                 "latency": {"type": ["object", "null"]},
+                # A folder onnxruntime-genai opens (`onnxruntime_genai.Model(dir)`), if written.
+                "genai_dir": {"$ref": "#/$defs/relpath"},
+                "genai_parity": {
+                    "type": "object",
+                    "required": ["greedy_identical", "n"],
+                    "properties": {
+                        "greedy_identical": {"type": "integer", "minimum": 0},
+                        "n": {"type": "integer", "minimum": 0},
+                    },
+                },
             },
         },
     },
+    "allOf": [
+        {
+            "if": {
+                "properties": {"model": {"properties": {"architecture": {"enum": list(types)}}}}
+            },
+            "then": {"properties": {"preprocessing": schema}},
+        }
+        for types, schema in _architecture_schemas()
+    ],
 }

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from transformers import PreTrainedModel
 
-from . import llava  # noqa: F401  (registers LlavaAdapter)
+from . import (
+    llava,  # noqa: F401  (registers LlavaAdapter)
+    qwen2_vl,  # noqa: F401  (registers QwenVLAdapter: qwen2_vl, qwen2_5_vl)
+)
 from .adapter import ADAPTERS, ModelAdapter
 
 

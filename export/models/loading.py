@@ -1,4 +1,10 @@
-"""Load a VLM folder (or the embedded demo) with its adapter, tokenizer and preprocessing."""
+"""Load a VLM folder (or the embedded demo) with its adapter, tokenizer and preprocessing.
+
+The folder is checked before its weights load: config.json and its `model_type` (both the
+release layout of flat text fields and transformers 5.x's `text_config` are read by
+AutoConfig), the adapter's side files (`ModelAdapter.read_folder`), and the weights
+(single file or every shard of the index). Each problem is one line naming the file.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,10 @@ from transformers import AutoConfig, AutoModelForImageTextToText, PreTrainedMode
 from transformers.utils import logging as hf_logging
 
 from ...runtime.arch.base import Architecture
-from ...runtime.arch.llava import PREPROCESS_FILE, PreprocessSpec
+from ...runtime.arch.llava import PREPROCESS_FILE
 from ..errors import ModelLoadError, UnknownNameError
-from .adapter import ModelAdapter
+from . import hf_folder
+from .adapter import ADAPTERS, ModelAdapter
 from .architectures import adapter_for, supported_model_types
 
 DEMO_DIR = Path(__file__).parent / "demo"
@@ -29,7 +36,7 @@ class LoadedVlm:
     model: PreTrainedModel  # eval mode, fp32
     adapter: ModelAdapter
     tokenizer: Tokenizer
-    spec: PreprocessSpec
+    spec: object  # the runtime architecture's spec (to_dict, eos_token, pad_token, stop_tokens)
     model_hash: str  # sha256 of the files (or the weights) that define the model
     path: Path | None = None
 
@@ -45,6 +52,12 @@ class LoadedVlm:
     @property
     def eos_id(self) -> int:
         return self.tokenizer.token_to_id(self.spec.eos_token)
+
+    @property
+    def eos_ids(self) -> tuple[int, ...]:
+        """Every token that ends generation, eos_id first."""
+        ids = [self.tokenizer.token_to_id(t) for t in self.spec.stop_tokens]
+        return tuple(dict.fromkeys([self.eos_id, *ids]))
 
     @property
     def pad_id(self) -> int:
@@ -69,29 +82,24 @@ def resolve_model_path(spec: str) -> tuple[str, Path]:
 def load_vlm(spec: str = DEMO_NAME, device: str = "cpu") -> LoadedVlm:
     """Load `spec` ('demo' or a folder) in fp32 on `device`, or raise one clear error."""
     name, path = resolve_model_path(spec)
-    try:
-        model_type = AutoConfig.from_pretrained(path).model_type
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(
-            f"{path / 'config.json'}: not a readable model config ({exc})"
-        ) from None
+    hf_logging.disable_progress_bar()  # one line per command, not a bar per weight file
+    model_type = hf_folder.read_json(path, "config.json", required=True).get("model_type")
     if model_type not in supported_model_types():
         raise ModelLoadError(
-            f"{path}: model_type '{model_type}' is not a supported VLM (supported: {', '.join(supported_model_types())})"
+            f"{path / 'config.json'}: model_type {model_type!r} is not a supported VLM "
+            f"(supported: {', '.join(supported_model_types())})"
         )
-    hf_logging.disable_progress_bar()  # one line per command, not a bar per weight file
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(
+            f"{path / 'config.json'}: not a readable model config ({first})"
+        ) from None
+    preprocess, tokenizer = ADAPTERS.get(model_type).read_folder(path, config)
+    hf_folder.weight_files(path)
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32).to(device).eval()
     adapter = _adapter(model, path)
-    spec_file = path / PREPROCESS_FILE
-    if not spec_file.is_file():
-        raise ModelLoadError(
-            f"{path}: {PREPROCESS_FILE} is missing (image size, mean/std, template)"
-        )
-    preprocess = PreprocessSpec.load(path)
-    tokenizer_file = path / preprocess.tokenizer_file
-    if not tokenizer_file.is_file():
-        raise ModelLoadError(f"{path}: tokenizer file '{preprocess.tokenizer_file}' is missing")
-    tokenizer = Tokenizer.from_file(str(tokenizer_file))
     return LoadedVlm(name, model, adapter, tokenizer, preprocess, hash_model_dir(path), path)
 
 
@@ -103,8 +111,18 @@ def _adapter(model: PreTrainedModel, path: Path) -> ModelAdapter:
 
 
 def hash_model_dir(path: Path) -> str:
+    """sha256 of the files that define the model: config, weights, tokenizer, preprocessing.
+
+    A folder with vlmprune_preprocess.json takes its stop tokens and template from it; a
+    native folder also from its side files (and its weights may be shards).
+    """
     digest = hashlib.sha256()
-    for name in _HASHED_FILES:
+    names = list(_HASHED_FILES)
+    if not (path / PREPROCESS_FILE).is_file():
+        index = path / hf_folder.WEIGHTS_INDEX
+        shards = [f.name for f in hf_folder.weight_files(path)] if index.is_file() else []
+        names += [hf_folder.WEIGHTS_INDEX, *shards, *hf_folder.SIDE_FILES]
+    for name in names:
         file = path / name
         if file.is_file():
             digest.update(name.encode())
@@ -114,7 +132,7 @@ def hash_model_dir(path: Path) -> str:
     return digest.hexdigest()
 
 
-def hash_in_memory(model: PreTrainedModel, tokenizer: Tokenizer, spec: PreprocessSpec) -> str:
+def hash_in_memory(model: PreTrainedModel, tokenizer: Tokenizer, spec: object) -> str:
     """Hash of a model that has no folder (the tests' tiny models)."""
     digest = hashlib.sha256(
         json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode()

@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..manifest.variants import VariantSpec
+from ..models.adapter import GraphSpec
 from ..models.loading import LoadedVlm
 from . import graphs
 from .parity import ParityReport, ParitySet, check_decoder, session_from_file, session_from_proto
@@ -66,9 +67,18 @@ class _Work:
 
 
 def build_graphs(
-    vlm: LoadedVlm, specs: Sequence[VariantSpec], settings: ExportSettings, staging: Path, log: Log
+    vlm: LoadedVlm,
+    specs: Sequence[VariantSpec],
+    settings: ExportSettings,
+    staging: Path,
+    log: Log,
+    extra_graphs: Sequence[tuple[str, GraphSpec]] = (),
 ) -> BuildResult:
-    """Export, check and write every graph into `staging` (scores are measured afterwards)."""
+    """Export, check and write every graph into `staging` (scores are measured afterwards).
+
+    `extra_graphs`: (file name, graph) written into `staging` with the same shared weights
+    (the onnxruntime-genai folders' vision and embedding graphs); checked by their user.
+    """
     start = time.perf_counter()
     parity_set = ParitySet.build(
         vlm, settings.datasets, settings.parity_examples, settings.batch_size
@@ -89,6 +99,8 @@ def build_graphs(
         writer.add_graph(graphs.compact_value_names(vision), VISION_FILE)
         writer.add_graph(graphs.compact_value_names(embed), EMBED_FILE)
         del vision, embed
+        for name, graph in extra_graphs:
+            writer.add_graph(graphs.compact_value_names(graphs.export_graph(graph)), name)
         work.timed("export", start)
         outcomes: list[VariantOutcome] = []
         for removed, group in progress(
@@ -155,7 +167,7 @@ def _probe(session: ort.InferenceSession, parity_set: ParitySet, rows: int = 4) 
     feed = {
         "inputs_embeds": batch.onnx_embeds[:rows],
         "attention_mask": mask,
-        "position_ids": np.clip(np.cumsum(mask, -1) - 1, 0, None),
+        "position_ids": batch.positions[..., :rows, :],
     }
     for arg in session.get_inputs()[3:]:
         feed[arg.name] = np.zeros((len(mask), arg.shape[1], 0, arg.shape[3]), np.float32)

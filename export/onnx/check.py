@@ -2,8 +2,9 @@
 
 Schema and cross-references; every file inside the manifest's folder, present, with its
 size and sha256; every graph's IR version and opset loadable by onnxruntime >= 1.20, its
-input/output names and static dimensions as the manifest implies (image size, hidden size,
-vocabulary, kept blocks, kv heads, head_dim); every external-data reference inside the
+input/output names and static dimensions as the manifest implies (the architecture's vision
+inputs, hidden size, vocabulary, kept blocks, kv heads, head_dim, M-RoPE position rows);
+every external-data reference inside the
 shared weights file (large tensors 64 KiB-aligned); optionally every graph loaded by
 onnxruntime with the shared file.
 """
@@ -16,6 +17,8 @@ from pathlib import Path, PurePosixPath
 
 import onnx
 
+from ...runtime.arch import architecture_class
+from ...runtime.arch.base import Architecture, PreprocessingError
 from ..manifest.build import SCHEMA_VERSION, schema_problems, semantic_problems, sha256_file
 from .io_names import decoder_input_names, decoder_output_names
 from .weights import ALIGN_MIN_BYTES, ALIGNMENT, external_refs
@@ -49,6 +52,7 @@ def validate_manifest(path: str | Path, load_sessions: bool = True) -> list[str]
         else:
             present[where] = file
     problems += _check_graphs(raw, present, load_sessions)
+    problems += _check_genai_dirs(raw, folder, present)
     return problems
 
 
@@ -66,6 +70,51 @@ def _file_entries(manifest: dict) -> Iterator[tuple[str, dict]]:
     for i, variant in enumerate(manifest["variants"]):
         for j, entry in enumerate(variant["files"]):
             yield f"variants[{i}].files[{j}]", entry
+
+
+def _check_genai_dirs(manifest: dict, folder: Path, present: dict[str, Path]) -> list[str]:
+    """Each genai_dir: inside the folder, with genai_config.json and the files it names; its
+    model.onnx and weights.bin are the variant's decoder and the shared weights (same bytes)."""
+    problems = []
+    for i, variant in enumerate(manifest["variants"]):
+        rel = variant.get("genai_dir")
+        if rel is None:
+            continue
+        where = f"variants[{i}].genai_dir"
+        target = (folder / rel).resolve()
+        if not target.is_relative_to(folder) or not (target / "genai_config.json").is_file():
+            problems.append(
+                f"{where}: '{rel}' is not a folder with genai_config.json inside {folder}"
+            )
+            continue
+        try:
+            config = json.loads((target / "genai_config.json").read_text())["model"]
+            named = [config["decoder"]["filename"]]
+            named += [config[k]["filename"] for k in ("vision", "embedding") if k in config]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            problems.append(f"{where}: genai_config.json is not readable ({exc})")
+            continue
+        for name in named:
+            if not (target / name).is_file():
+                problems.append(f"{where}: genai_config.json names '{name}', which is missing")
+        pairs = [
+            (named[0], present.get(f"variants[{i}].files[0]")),
+            ("weights.bin", present.get("shared.weights")),
+        ]
+        for name, ours in pairs:
+            if (
+                ours is not None
+                and (target / name).is_file()
+                and not _same_bytes(target / name, ours)
+            ):
+                problems.append(f"{where}: '{name}' differs from the export's {ours.name}")
+    return problems
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    if a.samefile(b):  # a hard link: the same file
+        return True
+    return a.stat().st_size == b.stat().st_size and sha256_file(a) == sha256_file(b)
 
 
 def _check_file(folder: Path, where: str, entry: dict) -> tuple[str | None, Path | None]:
@@ -88,15 +137,27 @@ def _check_file(folder: Path, where: str, entry: dict) -> tuple[str | None, Path
     return None, file
 
 
+def _architecture(manifest: dict) -> Architecture | str:
+    """The runtime's architecture for the manifest, or the problem that prevents it."""
+    name = manifest["model"]["architecture"]
+    cls = architecture_class(name)
+    if cls is None:
+        return f"model.architecture: '{name}' is not an architecture the runtime runs"
+    try:
+        return cls.from_preprocessing(manifest["preprocessing"])
+    except PreprocessingError as exc:
+        return f"{exc.field}: {exc.problem}"
+
+
 def _check_graphs(manifest: dict, present: dict[str, Path], load_sessions: bool) -> list[str]:
-    model, pre = manifest["model"], manifest["preprocessing"]
-    hidden, size = model["hidden_size"], pre["image_size"]
+    model = manifest["model"]
+    hidden = model["hidden_size"]
+    arch = _architecture(manifest)
+    if isinstance(arch, str):
+        return [arch]
     weights = present.get("shared.weights")
     expected = {
-        "shared.vision_encoder": (
-            {"pixel_values": [None, 3, size, size]},
-            {"image_features": [None, pre["num_image_tokens"], hidden]},
-        ),
+        "shared.vision_encoder": arch.vision_io(hidden),
         "shared.embed_tokens": (
             {"input_ids": [None, None]},
             {"inputs_embeds": [None, None, hidden]},
@@ -106,7 +167,7 @@ def _check_graphs(manifest: dict, present: dict[str, Path], load_sessions: bool)
         for j, entry in enumerate(variant["files"]):
             if entry["path"].endswith(".onnx"):
                 expected[f"variants[{i}].files[{j}]"] = _decoder_io(
-                    model, len(variant["kept_blocks"])
+                    model, len(variant["kept_blocks"]), arch.position_rows
                 )
     problems = []
     for where, (inputs, outputs) in expected.items():
@@ -115,12 +176,13 @@ def _check_graphs(manifest: dict, present: dict[str, Path], load_sessions: bool)
     return problems
 
 
-def _decoder_io(model: dict, layers: int) -> tuple[dict, dict]:
+def _decoder_io(model: dict, layers: int, position_rows: int | None) -> tuple[dict, dict]:
     hidden, heads, head_dim = model["hidden_size"], model["num_key_value_heads"], model["head_dim"]
     cache = [None, heads, None, head_dim]
     inputs = {name: cache for name in decoder_input_names(layers)}
+    positions = [position_rows, None, None] if position_rows else [None, None]
     inputs.update(
-        inputs_embeds=[None, None, hidden], attention_mask=[None, None], position_ids=[None, None]
+        inputs_embeds=[None, None, hidden], attention_mask=[None, None], position_ids=positions
     )
     outputs = {name: cache for name in decoder_output_names(layers)}
     outputs["logits"] = [None, None, model["vocab_size"]]

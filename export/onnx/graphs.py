@@ -4,10 +4,12 @@ Exported with the TorchScript path of `torch.onnx.export` (`dynamo=False`): on t
 5.x it traces the pruned Llama decoder with a KV cache to within ~1e-7 of PyTorch and needs
 no `dynamic_shapes` specification (DESIGN.md). Names follow optimum / ONNX Runtime GenAI:
 
-    vision_encoder  pixel_values (B, 3, S, S)          -> image_features (B, n_img, H)
+    vision_encoder  the architecture's inputs (LLaVA: pixel_values (B, 3, S, S); Qwen2-VL:
+                    flat patches + side inputs)  -> image_features (LLaVA (B, n_img, H))
     embed_tokens    input_ids (B, T)                    -> inputs_embeds (B, T, H)
-    decoder         inputs_embeds (B, T, H), attention_mask (B, P+T), position_ids (B, T),
-                    past_key_values.{i}.key/value (B, kv_heads, P, head_dim), i < L
+    decoder         inputs_embeds (B, T, H), attention_mask (B, P+T), position_ids (B, T)
+                    or (3, B, T) for M-RoPE, past_key_values.{i}.key/value
+                    (B, kv_heads, P, head_dim), i < L
                     -> logits (B, T, V), present.{i}.key/value (B, kv_heads, P+T, head_dim)
 
 One decoder graph serves prefill (P = 0) and decode steps (T = 1). The trace runs with a
@@ -28,7 +30,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache, PreTrainedModel
 
-from ..models.adapter import ModelAdapter
+from ..models.adapter import GraphSpec, ModelAdapter
 from ..models.loading import LoadedVlm
 from .io_names import (  # noqa: F401  (re-exported: the graph names belong to this module's API)
     DECODER_PREFIX,
@@ -67,27 +69,6 @@ def decoder_dims(vlm: LoadedVlm) -> DecoderDims:
     )
 
 
-class VisionEncoder(nn.Module):
-    """pixel_values (B, 3, S, S) -> projected image features (B, n_img, H), as LLaVA merges them."""
-
-    def __init__(self, model: PreTrainedModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        # LlavaModel.get_image_features, minus its final `list(...)`: unbinding the batch
-        # would freeze the batch size in the trace.
-        inner, config = self.model.model, self.model.config
-        layer = config.vision_feature_layer
-        if not isinstance(layer, int):
-            raise NotImplementedError("vision_feature_layer lists are not supported by the export")
-        out = inner.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
-        hidden = out.hidden_states[layer]  # (B, 1 + n_img, Hv)
-        if config.vision_feature_select_strategy == "default":
-            hidden = hidden[:, 1:]  # drop CLS
-        return inner.multi_modal_projector(hidden)  # (B, n_img, H)
-
-
 class EmbedTokens(nn.Module):
     def __init__(self, embedding: nn.Module) -> None:
         super().__init__()
@@ -111,7 +92,7 @@ class DecoderWithCache(nn.Module):
         self,
         inputs_embeds: torch.Tensor,  # (B, T, H)
         attention_mask: torch.Tensor,  # (B, P + T), 1 = real token
-        position_ids: torch.Tensor,  # (B, T)
+        position_ids: torch.Tensor,  # (B, T), or (3, B, T) for M-RoPE
         *past: torch.Tensor,  # 2L tensors (B, kv_heads, P, head_dim): key, value per layer
     ) -> tuple[torch.Tensor, ...]:
         cache = DynamicCache(config=self.config)
@@ -131,13 +112,18 @@ class DecoderWithCache(nn.Module):
         return (logits, *present)
 
 
-def sample_decoder_inputs(dims: DecoderDims, batch: int = 2, past: int = 3, seq: int = 4) -> tuple:
-    """Trace inputs: left padding in row 1, P > 0 and T > 1 (see the module docstring)."""
+def sample_decoder_inputs(
+    dims: DecoderDims, batch: int = 2, past: int = 3, seq: int = 4, position_rows: int | None = None
+) -> tuple:
+    """Trace inputs: left padding in row 1, P > 0 and T > 1 (see the module docstring);
+    with `position_rows` (M-RoPE), that many rows of positions, all different."""
     generator = torch.Generator().manual_seed(0)
     embeds = torch.randn(batch, seq, dims.hidden_size, generator=generator)
     mask = torch.ones(batch, past + seq, dtype=torch.long)
     mask[1, :2] = 0
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, past:]
+    if position_rows:
+        positions = torch.stack([positions + row for row in range(position_rows)])
     cache = [
         torch.randn(batch, dims.num_kv_heads, past, dims.head_dim, generator=generator)
         for _ in range(2 * dims.num_layers)
@@ -148,29 +134,36 @@ def sample_decoder_inputs(dims: DecoderDims, batch: int = 2, past: int = 3, seq:
 def export_decoder(vlm: LoadedVlm) -> onnx.ModelProto:
     """Export the model's decoder *as it is now* (remove blocks first, e.g. `adapter.removed`)."""
     dims = decoder_dims(vlm)
+    rows = vlm.arch.position_rows  # None: (B, T) positions; 3: M-RoPE (3, B, T)
     inputs, outputs = decoder_input_names(dims.num_layers), decoder_output_names(dims.num_layers)
     axes: dict[str, dict[int, str]] = {
         "inputs_embeds": {0: "batch", 1: "sequence"},
         "attention_mask": {0: "batch", 1: "total_sequence"},
-        "position_ids": {0: "batch", 1: "sequence"},
+        "position_ids": {1: "batch", 2: "sequence"} if rows else {0: "batch", 1: "sequence"},
         "logits": {0: "batch", 1: "sequence"},
     }
     axes.update({name: {0: "batch", 2: "past_sequence"} for name in inputs[3:]})
     axes.update({name: {0: "batch", 2: "total_sequence"} for name in outputs[1:]})
     module = DecoderWithCache(vlm.model, vlm.adapter)
-    return _export(module, sample_decoder_inputs(dims), inputs, outputs, axes)
+    sample = sample_decoder_inputs(dims, position_rows=rows)
+    return _export(module, sample, inputs, outputs, axes)
 
 
 def export_vision_encoder(vlm: LoadedVlm) -> onnx.ModelProto:
-    size = vlm.spec.image_size
-    pixels = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    axes = {"pixel_values": {0: "batch"}, "image_features": {0: "batch"}}
-    module = VisionEncoder(vlm.model)
-    model = _export(module, (pixels,), ["pixel_values"], ["image_features"], axes)
-    # The CLS slice leaves the token count symbolic in the trace; it is fixed by the config.
-    dims = model.graph.output[0].type.tensor_type.shape.dim
-    dims[1].dim_value = vlm.spec.num_image_tokens
-    dims[2].dim_value = decoder_dims(vlm).hidden_size
+    """The architecture's vision tower (its adapter says how it is traced)."""
+    return export_graph(vlm.adapter.vision_graph(vlm.model, vlm.arch))
+
+
+def export_graph(spec: GraphSpec) -> onnx.ModelProto:
+    """Trace a GraphSpec; the dims it declares static are written into the outputs."""
+    model = _export(
+        spec.module, spec.args, spec.input_names, spec.output_names, dict(spec.dynamic_axes)
+    )
+    outputs = {o.name: o for o in model.graph.output}
+    for name, fixed in spec.static_output_dims.items():
+        dims = outputs[name].type.tensor_type.shape.dim
+        for axis, size in fixed.items():
+            dims[axis].dim_value = size
     return model
 
 

@@ -136,7 +136,8 @@ class ParityBatch:
     datasets: list[str]  # per row
     input_ids: np.ndarray  # (B, T) int64
     mask: np.ndarray  # (B, T) int64
-    pixels: np.ndarray  # (B, 3, S, S) float32
+    images: list  # the runtime architecture's preprocessed images, one per row
+    positions: np.ndarray  # prefill position ids: (B, T), or (3, B, T) for M-RoPE
     max_new_tokens: int
     torch_embeds: torch.Tensor  # (B, T, H) from the PyTorch model
     onnx_embeds: np.ndarray | None = None  # (B, T, H) from vision_encoder + embed_tokens
@@ -194,7 +195,7 @@ class ParitySet:
         worst, scale = 0.0, 1.0
         arch = self.vlm.arch
         for batch in self.batches:
-            features = arch.image_features(vision, list(batch.pixels))
+            features = arch.image_features(vision, batch.images)
             batch.onnx_embeds = arch.inputs_embeds(embed, batch.input_ids, features)
             reference = batch.torch_embeds.numpy()
             worst = max(worst, _max_diff(batch.onnx_embeds, reference, batch.mask))
@@ -209,13 +210,12 @@ def _batch(vlm: LoadedVlm, rows: list[tuple[str, object, int]]) -> ParityBatch:
         for (_, e, _), im in zip(rows, images, strict=True)
     ]
     input_ids, mask = left_pad(ids, vlm.pad_id)
-    pixels = np.stack(images)
+    positions = vlm.arch.position_ids(input_ids, mask, images)
     with torch.no_grad():
-        embeds = vlm.adapter.input_embeddings(
-            vlm.model, torch.from_numpy(input_ids), torch.from_numpy(pixels)
-        )
+        embeds = vlm.adapter.input_embeddings(vlm.model, torch.from_numpy(input_ids), images)
     budget = max(b for *_, b in rows)
-    return ParityBatch([name for name, *_ in rows], input_ids, mask, pixels, budget, embeds)
+    names = [name for name, *_ in rows]
+    return ParityBatch(names, input_ids, mask, images, positions, budget, embeds)
 
 
 def check_decoder(
@@ -232,18 +232,21 @@ def check_decoder(
     for batch in parity.batches:
         if batch.onnx_embeds is None:
             raise RuntimeError("ParitySet.attach_shared must run before check_decoder")
-        positions = vlm.arch.position_ids(batch.input_ids, batch.mask, list(batch.pixels))
         ours = greedy_decode(
             decoder,
             embed,
             batch.onnx_embeds,
             batch.mask,
-            positions,
-            vlm.eos_id,
+            batch.positions,
+            vlm.eos_ids,
             batch.max_new_tokens,
         ).tokens
         theirs = greedy_generate(
-            vlm, batch.torch_embeds, torch.from_numpy(batch.mask), batch.max_new_tokens
+            vlm,
+            batch.torch_embeds,
+            torch.from_numpy(batch.mask),
+            batch.max_new_tokens,
+            torch.from_numpy(batch.positions),
         )
         for row, (a, b) in enumerate(zip(ours, theirs, strict=True)):
             identical += a == b
@@ -266,7 +269,9 @@ def _divergence(
     prompt = batch.torch_embeds[row][real]  # (T_real, H): the row without its padding
     prefix = vlm.model.get_input_embeddings()(torch.tensor(theirs[:step], dtype=torch.long))
     embeds = torch.cat([prompt, prefix])[None]  # (1, T_real + step, H)
-    positions = torch.arange(embeds.shape[1])[None]
+    prompt_pos = torch.from_numpy(batch.positions[..., row : row + 1, :])[..., real]
+    generated = prompt_pos[..., -1:] + torch.arange(1, step + 1)  # each step: last + 1
+    positions = torch.cat([prompt_pos, generated], dim=-1)  # (1, T) or (3, 1, T)
     out = vlm.adapter.decoder(vlm.model)(inputs_embeds=embeds, position_ids=positions)
     logits = vlm.adapter.lm_head(vlm.model)(out.last_hidden_state[:, -1])[0]
     top = logits.topk(2).values
@@ -282,7 +287,7 @@ def _logit_diffs(
     module = DecoderWithCache(vlm.model, vlm.adapter).eval()
     embeds = batch.torch_embeds[rows]
     mask = torch.from_numpy(batch.mask[rows])
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    positions = torch.from_numpy(batch.positions[..., rows, :])
     input_names = [i.name for i in session.get_inputs()]
     shape = (embeds.shape[0], *_cache_dims(session))
     past = [torch.zeros(shape) for _ in input_names[3:]]
@@ -299,7 +304,7 @@ def _logit_diffs(
         torch_past = list(ref[1:])
         next_ids = ref[0][:, -1].argmax(-1)  # the same token for both sides
         embeds = vlm.model.get_input_embeddings()(next_ids)[:, None, :]
-        positions = positions[:, -1:] + 1
+        positions = positions[..., -1:] + 1
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
     return diffs["prefill"], diffs["decode"]
 

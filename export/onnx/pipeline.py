@@ -29,7 +29,7 @@ from ..manifest.build import (
 )
 from ..manifest.variants import VariantSpec
 from ..models.loading import LoadedVlm
-from . import graphs
+from . import genai, graphs
 from .build import BuildResult, build_graphs
 from .folder import (
     check_destination,
@@ -47,6 +47,7 @@ from .settings import (
     VISION_FILE,
     ExportError,
     ExportSettings,
+    GenaiMode,
     Log,
     stderr_log,
 )
@@ -62,6 +63,7 @@ class ExportSummary:
     result: BuildResult
     files: dict[str, int]  # bytes on disk per file of the export folder
     seconds: float
+    genai: dict | None = None  # the onnxruntime-genai folders: where, checks, disk cost
 
     @property
     def bytes_on_disk(self) -> int:
@@ -88,6 +90,7 @@ class ExportSummary:
             },
             "bytes_on_disk": self.bytes_on_disk,
             "files": self.files,
+            "genai": self.genai,
             "seconds": {"total": self.seconds, **r.seconds},
         }
 
@@ -123,7 +126,7 @@ def run_export(
     staging = staging_folder(out)
     with sigterm_as_interrupt():
         try:
-            result, manifest = _stage(
+            result, manifest, genai_info = _stage(
                 vlm, specs, settings, staging, extra_provenance, task_detector, log
             )
             files = folder_bytes(staging)
@@ -138,8 +141,9 @@ def run_export(
             raise
     if not manifest_inside:
         make_readable(write_manifest(manifest_path, manifest))
+    seconds = time.perf_counter() - started
     return ExportSummary(
-        vlm.name, vlm.model_hash, out, manifest_path, result, files, time.perf_counter() - started
+        vlm.name, vlm.model_hash, out, manifest_path, result, files, seconds, genai_info
     )
 
 
@@ -151,8 +155,9 @@ def _stage(
     extra_provenance: dict | None,
     task_detector: dict | Callable[[], dict] | None,
     log: Log,
-) -> tuple[BuildResult, dict]:
-    """Everything into `staging`: graphs and weights, tokenizer, manifest (if inside), marker."""
+) -> tuple[BuildResult, dict, dict | None]:
+    """Everything into `staging`: graphs and weights, tokenizer, genai folders, manifest (if
+    inside), marker."""
     out, manifest_path = Path(settings.out).resolve(), Path(settings.manifest).resolve()
     note = log if settings.progress else (lambda message: None)
     distinct = len({s.removed_blocks for s in specs})
@@ -160,16 +165,23 @@ def _stage(
         f"exporting {len(specs)} variant(s) ({distinct} distinct removal sets) of {vlm.name}; "
         f"parity on {settings.parity_examples} test examples"
     )
-    result = build_graphs(vlm, specs, settings, staging, log)
+    genai_plan = genai.plan(vlm, settings.genai)
+    if genai_plan.skipped:  # asked for: always said; by default only with progress output
+        (log if settings.genai is GenaiMode.ON else note)(genai_plan.skipped)
+    extra = genai.staged_graphs(genai_plan.spec) if genai_plan.spec is not None else []
+    result = build_graphs(vlm, specs, settings, staging, log, extra)
     start = time.perf_counter()
     measure_scores(vlm, result.outcomes, settings)
     result.seconds["scores"] = time.perf_counter() - start
     vlm.tokenizer.save(str(staging / TOKENIZER_FILE))
+    genai_result, genai_info = _genai_folders(vlm, genai_plan, result, settings, staging, log)
     start = time.perf_counter()
     note("task types with several datasets: comparing their variants on the calib split")
     maps = selection_maps(vlm, result, settings)
     result.seconds["task_types"] = time.perf_counter() - start  # calib drops of contested types
-    inputs = _manifest_inputs(vlm, result, settings, staging, maps, extra_provenance or {})
+    inputs = _manifest_inputs(
+        vlm, result, settings, staging, maps, extra_provenance or {}, genai_result
+    )
     start = time.perf_counter()
     if callable(task_detector):
         note("fitting the task detector")
@@ -183,7 +195,45 @@ def _stage(
         make_readable(write_manifest(staging / manifest_path.relative_to(out), manifest))
     marker = provenance(kind="vlmprune.export", model=vlm.name, model_hash=vlm.model_hash)
     make_readable(atomic_write_json(staging / MARKER_FILE, marker))
-    return result, manifest
+    return result, manifest, genai_info
+
+
+def _genai_folders(
+    vlm: LoadedVlm,
+    plan: genai.GenaiPlan,
+    result: BuildResult,
+    settings: ExportSettings,
+    staging: Path,
+    log: Log,
+) -> tuple[genai.GenaiResult | None, dict | None]:
+    """The onnxruntime-genai folders (if planned) and what the summary says about them."""
+    if plan.spec is None:
+        return None, {"skipped": plan.skipped} if plan.skipped else None
+    start = time.perf_counter()
+    if settings.progress:
+        log("writing and checking the onnxruntime-genai folders")
+    written = genai.write_folders(vlm, plan.spec, result.written, staging, settings.datasets, log)
+    result.seconds["genai"] = time.perf_counter() - start
+    info = {
+        "dirs": written.dirs,
+        "parity": written.parity,
+        "hard_linked": written.hard_linked,
+        **genai.folder_cost(staging),
+    }
+    return written, info
+
+
+def _generation(vlm: LoadedVlm, result: BuildResult) -> dict:
+    text = vlm.adapter.text_config(vlm.model)
+    generation = {
+        "eos_token_id": vlm.eos_id,
+        "pad_token_id": vlm.pad_id,
+        "max_new_tokens": result.max_new_tokens,
+        "context_length": int(text.max_position_embeddings),
+    }
+    if len(vlm.eos_ids) > 1:  # Qwen: <|im_end|> and <|endoftext|>
+        generation["eos_token_ids"] = list(vlm.eos_ids)
+    return generation
 
 
 def _manifest_inputs(
@@ -193,26 +243,35 @@ def _manifest_inputs(
     staging: Path,
     maps: tuple[dict[str, str], dict[str, str], dict],
     extra: dict,
+    genai_result: genai.GenaiResult | None,
 ) -> ManifestInputs:
+    def final(name: str) -> str:  # relative to the manifest's folder
+        path = os.path.relpath(settings.out.resolve() / name, settings.manifest.resolve().parent)
+        return Path(path).as_posix()
+
     def entry(name: str) -> FileEntry:
-        final = Path(
-            os.path.relpath(settings.out.resolve() / name, settings.manifest.resolve().parent)
-        )
-        return FileEntry(
-            final.as_posix(), sha256_file(staging / name), (staging / name).stat().st_size
-        )
+        return FileEntry(final(name), sha256_file(staging / name), (staging / name).stat().st_size)
+
+    def genai_fields(name: str) -> dict:
+        if genai_result is None or name not in genai_result.dirs:
+            return {}
+        return {
+            "genai_dir": final(genai_result.dirs[name]),
+            "genai_parity": genai_result.parity[name],
+        }
 
     dims = graphs.decoder_dims(vlm)
     variants = [
-        VariantEntry(o.spec, (entry(o.file),), o.scores, o.parity.to_json()) for o in result.written
+        VariantEntry(
+            o.spec, (entry(o.file),), o.scores, o.parity.to_json(), genai_fields(o.spec.name)
+        )
+        for o in result.written
     ]
     dataset_map, type_map, evidence = maps
-    text = vlm.adapter.text_config(vlm.model)
     preprocessing = {
-        **vlm.spec.to_dict(),
+        **vlm.arch.preprocessing(),
         "tokenizer_file": entry(TOKENIZER_FILE).path,
         "tokenizer_sha256": sha256_file(staging / TOKENIZER_FILE),
-        "image_token_id": int(vlm.model.config.image_token_id),
     }
     return ManifestInputs(
         model={
@@ -226,12 +285,7 @@ def _manifest_inputs(
             "head_dim": dims.head_dim,
         },
         preprocessing=preprocessing,
-        generation={
-            "eos_token_id": vlm.eos_id,
-            "pad_token_id": vlm.pad_id,
-            "max_new_tokens": result.max_new_tokens,
-            "context_length": int(text.max_position_embeddings),
-        },
+        generation=_generation(vlm, result),
         shared={
             "weights": entry(WEIGHTS_FILE),
             "vision_encoder": entry(VISION_FILE),

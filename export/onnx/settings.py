@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from ..errors import VlmpruneError
@@ -26,6 +27,12 @@ class ExportError(VlmpruneError):
     """The export cannot proceed; nothing was changed in the output folder."""
 
 
+class GenaiMode(str, Enum):
+    AUTO = "auto"  # write the folders when onnxruntime-genai is installed and runs the model
+    ON = "on"  # write them; refuse the export when onnxruntime-genai is not installed
+    OFF = "off"
+
+
 @dataclass(frozen=True)
 class ExportSettings:
     out: Path
@@ -38,6 +45,7 @@ class ExportSettings:
     batch_size: int = 32
     parity: ParityConfig = field(default_factory=ParityConfig)
     progress: bool = True
+    genai: GenaiMode = GenaiMode.AUTO  # onnxruntime-genai folders (genai.py)
 
 
 def stderr_log(message: str) -> None:

@@ -6,7 +6,10 @@ named like the builder's adapter (`vlmprune.export.models.<arch>`); the interfac
 
 from __future__ import annotations
 
-from . import llava  # noqa: F401  (registers Llava)
+from . import (
+    llava,  # noqa: F401  (registers Llava)
+    qwen2_vl,  # noqa: F401  (registers Qwen2VL for qwen2_vl and qwen2_5_vl)
+)
 from .base import ARCHITECTURES, Architecture
 
 

@@ -5,6 +5,10 @@ for everything that differs between VLMs: how an image becomes vision-encoder in
 a prompt becomes token ids around the image, how image features enter the token
 embeddings, and which position ids the decoder's prefill gets. Decode steps then advance
 every position by one, whatever its shape ((B, T), or (3, B, T) for M-RoPE).
+
+Preprocessed images are whatever the architecture makes of one image (a fixed-size array
+for LLaVA; patches plus their grid for Qwen2-VL): the generic code only passes them back to
+the same architecture, so tiles (SmolVLM) or per-image token counts fit the interface too.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ class Architecture(ABC):
     """The runtime side of one VLM architecture (named like the builder's adapter)."""
 
     model_types: ClassVar[tuple[str, ...]]  # the manifest's `model.architecture` values
+    # Position ids are (position_rows, B, T) when set (3 for M-RoPE), else (B, T).
+    position_rows: ClassVar[int | None] = None
+    # JSON Schema of this architecture's own `preprocessing` fields (the builder's manifest
+    # schema applies it by `model.architecture`).
+    preprocessing_schema: ClassVar[dict]
 
     @classmethod
     @abstractmethod
@@ -41,8 +50,19 @@ class Architecture(ABC):
         """Build from the manifest's `preprocessing` section; PreprocessingError if invalid."""
 
     @abstractmethod
+    def preprocessing(self) -> dict:
+        """The manifest's `preprocessing` section (tokenizer entries aside): the inverse of
+        `from_preprocessing`."""
+
+    @abstractmethod
     def preprocess(self, image: Image.Image) -> Any:
         """One RGB-convertible image -> what `image_features` takes for it."""
+
+    @abstractmethod
+    def prompt_text(self, prompt: str, image: Any) -> str:
+        """The text the model is given for `prompt` about one preprocessed image, with the
+        image placeholder once (as a chat template renders it, before it is expanded to the
+        image's tokens)."""
 
     @abstractmethod
     def prompt_ids(self, tokenizer: Tokenizer, prompt: str, image: Any) -> list[int]:
@@ -77,6 +97,11 @@ class Architecture(ABC):
         self, input_ids: np.ndarray, attention_mask: np.ndarray, images: Sequence[Any]
     ) -> np.ndarray:
         """Position ids of the prefill for a left-padded batch."""
+
+    @abstractmethod
+    def vision_io(self, hidden_size: int) -> tuple[dict[str, list], dict[str, list]]:
+        """The vision encoder's inputs and outputs, name -> dims (None: symbolic), as this
+        architecture feeds and reads them (`vlmprune manifest validate` checks the graph)."""
 
 
 ARCHITECTURES: dict[str, type[Architecture]] = {}

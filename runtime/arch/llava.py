@@ -43,6 +43,11 @@ class PreprocessSpec:
     bos_token: str | None = "<s>"
     extra: dict = field(default_factory=dict)
 
+    @property
+    def stop_tokens(self) -> tuple[str, ...]:
+        """Generation ends at these tokens (a property: the spec file holds `eos_token`)."""
+        return (self.eos_token,)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["image_mean"] = list(self.image_mean)
@@ -118,11 +123,30 @@ _SPEC_FIELDS = (
 )
 
 
+_TRIPLE = {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}
+
+
 @register_architecture
 class Llava(Architecture):
     """A fixed number of image tokens in the prompt template; one square image per row."""
 
     model_types = ("llava",)
+    preprocessing_schema = {
+        "required": [*_SPEC_FIELDS, "image_token_id"],
+        "properties": {
+            "image_size": {"type": "integer", "minimum": 1},
+            "image_mean": _TRIPLE,
+            "image_std": {**_TRIPLE, "items": {"type": "number", "exclusiveMinimum": 0}},
+            "image_token": {"type": "string", "minLength": 1},
+            "num_image_tokens": {"type": "integer", "minimum": 1},
+            "prompt_template": {
+                "type": "string",
+                "allOf": [{"pattern": "\\{image\\}"}, {"pattern": "\\{prompt\\}"}],
+            },
+            "bos_token": {"type": ["string", "null"]},
+            "extra": {"type": "object"},
+        },
+    }
 
     def __init__(self, spec: PreprocessSpec, image_token_id: int) -> None:
         self.spec = spec
@@ -156,8 +180,14 @@ class Llava(Architecture):
             )
         return cls(spec, image_token_id)
 
+    def preprocessing(self) -> dict:
+        return {**self.spec.to_dict(), "image_token_id": self.image_token_id}
+
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return preprocess_image(image, self.spec)
+
+    def prompt_text(self, prompt: str, image: Any) -> str:
+        return self.spec.prompt_template.format(image=self.spec.image_token, prompt=prompt.strip())
 
     def prompt_ids(self, tokenizer: Tokenizer, prompt: str, image: Any) -> list[int]:
         if self.spec.image_token in prompt:
@@ -201,6 +231,13 @@ class Llava(Architecture):
         self, input_ids: np.ndarray, attention_mask: np.ndarray, images: Sequence[Any]
     ) -> np.ndarray:
         return positions_from_mask(attention_mask)
+
+    def vision_io(self, hidden_size: int) -> tuple[dict[str, list], dict[str, list]]:
+        size = self.spec.image_size
+        return (
+            {"pixel_values": [None, 3, size, size]},
+            {"image_features": [None, self.spec.num_image_tokens, hidden_size]},
+        )
 
     def _check_image_tokens(self, ids: Sequence[int], what: str) -> None:
         n_image = sum(1 for i in ids if i == self.image_token_id)

@@ -99,6 +99,20 @@ def _set(path, value):
             ManifestError,
             r"'task_detector' invalid .*weight_scale",
         ),
+        (
+            "generation.eos_token_ids",
+            [7, 2],
+            ManifestError,
+            r"generation\.eos_token_ids' must be a list of token ids starting with eos_token_id",
+        ),
+        ("variants.0.genai_dir", "../genai", UnsafePathError, r"variants\[0\]\.genai_dir.*'\.\.'"),
+        (
+            "model.architecture",
+            "gemma3",
+            ManifestError,
+            r"'model\.architecture' 'gemma3' is not an architecture this runtime runs "
+            r"\(supported: llava, qwen2_5_vl, qwen2_vl\)",
+        ),
     ],
 )
 def test_invalid_manifest_refused_naming_field(toy_manifest, field, value, error, match):

@@ -37,6 +37,8 @@ def test_json(toy_manifest, image):
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert (data["variant"], data["reason"]) == ("code_match", "detected")
+    # the text after the template, the image placeholder once (expanded to its tokens later)
+    assert data["prompt_text"] == "<s> user : <image> Read the code in the box. assistant :"
     assert set(data["timings_ms"]) == {"preprocess_ms", "vision_ms", "prefill_ms", "decode_ms"}
 
 

@@ -13,7 +13,7 @@ def _encode(vlm, prompts, seed=0):
     rng = np.random.default_rng(seed)
     images = [Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)) for _ in prompts]
     ids = [vlm.tokenizer.encode(format_prompt(p, vlm.spec)).ids for p in prompts]
-    pixels = torch.from_numpy(np.stack([preprocess_image(im, vlm.spec) for im in images]))
+    pixels = [preprocess_image(im, vlm.spec) for im in images]
     return ids, pixels
 
 
@@ -28,7 +28,7 @@ def test_batched_greedy_matches_hf_generate_row_by_row():
     for row, seq in enumerate(ids):
         out = vlm.model.generate(
             input_ids=torch.tensor([seq]),
-            pixel_values=pixels[row : row + 1],
+            pixel_values=torch.from_numpy(pixels[row])[None],
             max_new_tokens=6,
             do_sample=False,
             eos_token_id=vlm.eos_id,

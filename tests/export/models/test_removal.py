@@ -1,9 +1,8 @@
 """Block removal is exact: same logits as a smaller model with the kept weights copied."""
 
-import copy
-
 import pytest
 import torch
+from export_helpers import fresh_with_kept
 from transformers import LlavaForConditionalGeneration
 
 from vlmprune.export.errors import InvalidBlocksError
@@ -22,28 +21,11 @@ def _inputs(vlm, batch=2, seed=0):
     return ids, pixels
 
 
-def _fresh_with_kept(model, kept):
-    config = copy.deepcopy(model.config)
-    config.text_config.num_hidden_layers = len(kept)
-    fresh = LlavaForConditionalGeneration(config).eval()
-    state = {}
-    for key, value in model.state_dict().items():
-        prefix = "model.language_model.layers."
-        if key.startswith(prefix):
-            idx, rest = key[len(prefix) :].split(".", 1)
-            if int(idx) not in kept:
-                continue
-            key = f"{prefix}{kept.index(int(idx))}.{rest}"
-        state[key] = value
-    fresh.load_state_dict(state)
-    return fresh
-
-
 @pytest.mark.parametrize("removed", [(1,), (0, 2), (3,)])
 def test_pruned_logits_equal_fresh_model_with_kept_weights(removed):
     vlm = tiny_vlm(seed=1)
     kept = [b for b in range(4) if b not in removed]
-    fresh = _fresh_with_kept(vlm.model, kept)
+    fresh = fresh_with_kept(vlm.model, kept)
     ids, pixels = _inputs(vlm)
     adapter_for(vlm.model).remove_blocks(vlm.model, removed)
     with torch.no_grad():
