@@ -88,7 +88,7 @@ def write_folders(
     spec: GenaiSpec,
     written: list,  # VariantOutcome with a decoder file
     staging: Path,
-    datasets: tuple[str, ...],
+    datasets: tuple,  # names or dataset objects
     log: Log,
 ) -> GenaiResult:
     """One folder per written variant, each checked with onnxruntime-genai."""
@@ -221,12 +221,13 @@ def _tokenizer_config(vlm: LoadedVlm, staging: Path) -> Path | None:
     return staged
 
 
-def _check_examples(datasets: tuple[str, ...]) -> list:
+def _check_examples(datasets: tuple) -> list:
+    """`datasets` holds names or dataset objects (a suite file's datasets are objects)."""
     from ..tasks.base import Split
-    from ..tasks.catalog import get_dataset
+    from ..tasks.catalog import as_dataset
 
     per = -(-CHECK_EXAMPLES // max(len(datasets), 1))
-    pool = [e for name in datasets for e in get_dataset(name).examples(Split.TEST, per)]
+    pool = [e for d in datasets for e in as_dataset(d).examples(Split.TEST, per)]
     return pool[:CHECK_EXAMPLES]
 
 
