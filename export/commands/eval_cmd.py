@@ -57,9 +57,11 @@ def command(
     from ..evaluation.baselines import majority_baseline
     from ..evaluation.evaluate import Evaluator
     from ..models.loading import load_vlm
+    from ..tasks.suites import require_examples
 
     blocks = parse_blocks(remove)
     selected = resolve_datasets(datasets)
+    require_examples(selected, split, 1, "vlmprune eval needs")
     vlm = load_vlm(model_spec, resolve_device(device))
     removed = vlm.adapter.validate(vlm.model, blocks)
     evaluator = Evaluator(vlm, device=device, batch_size=batch_size, progress=not as_json)

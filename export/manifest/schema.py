@@ -189,7 +189,13 @@ MANIFEST_SCHEMA: dict = {
                 "model_hash": {"$ref": "#/$defs/sha256"},
                 "split": {"enum": ["calib", "test"]},
                 "n": {"type": "integer", "minimum": 0},
-                "seed": {"type": "integer"},
+                # One draw seed, or dataset -> seed where a suite file's tables differ.
+                "seed": {
+                    "oneOf": [
+                        {"type": "integer"},
+                        {"type": "object", "additionalProperties": {"type": "integer"}},
+                    ]
+                },
             },
         },
     },

@@ -306,16 +306,17 @@ def _provenance(vlm: LoadedVlm, settings: ExportSettings, extra: dict) -> dict:
     import torch
     import transformers
 
-    from ..tasks.base import SUITE_SEED
     from ..tasks.catalog import as_dataset
+    from ..tasks.suites import recorded_suite
 
+    datasets = [as_dataset(d) for d in settings.datasets]
     return provenance(
         model=vlm.name,
         model_hash=vlm.model_hash,
         split="test",
         n=settings.score_examples,
-        seed=SUITE_SEED,
-        datasets=[as_dataset(d).name for d in settings.datasets],
+        seed=recorded_suite(datasets)["seed"],  # a suite file's draw seed, not the built-in one
+        datasets=[d.name for d in datasets],
         parity={
             "examples": settings.parity_examples,
             "atol": settings.parity.atol,

@@ -105,7 +105,9 @@ def require_examples(
     for dataset in datasets:
         size = dataset.split_size(split)
         if size is not None and size < minimum:
+            suite = getattr(dataset, "suite", None)
+            where = f" ({suite.path}: [datasets.{dataset.name}] {split.value})" if suite else ""
             raise VlmpruneError(
                 f"{dataset.name}: the {split.value} split has {size} example(s); "
-                f"{why} at least {minimum}"
+                f"{why} at least {minimum}{where}"
             )

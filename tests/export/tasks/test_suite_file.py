@@ -303,6 +303,18 @@ def test_eval_bad_suite_input_is_one_line(tmp_path, args, message):
     one_error_line(result, message)
 
 
+def test_eval_of_an_empty_split_names_the_suite_file_and_key(tmp_path):
+    path = write_seed_suite(tmp_path, calib=2, test=0)
+    result = _run(
+        "eval", "--model", "demo", "--suite", str(path), "--split", "test", "--limit", "1"
+    )
+    one_error_line(
+        result,
+        "coco_2014_vqa: the test split has 0 example(s); vlmprune eval needs at least 1 "
+        f"({path}: [datasets.coco_2014_vqa] test)",
+    )
+
+
 def test_the_documented_seed_suite_uses_only_known_formats_and_keys():
     import re
     from pathlib import Path

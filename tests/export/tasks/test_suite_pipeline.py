@@ -12,7 +12,6 @@ from cli_helpers import one_error_line
 from export_helpers import run_cli, write_scores
 from formats.fixtures import SEED_WRITERS, write_seed_suite, write_suite
 
-from vlmprune.export.tasks.base import SUITE_SEED
 from vlmprune.export.tasks.file_dataset import load_suite
 from vlmprune.export.tasks.suites import DatasetSuite
 
@@ -84,9 +83,12 @@ def _three_tables(root: Path) -> dict[str, dict]:
     return {name: SEED_WRITERS[name](root) | SMALL for name in THREE}
 
 
+DRAW_SEED = 7  # not the built-in suite's: outputs must record the suite file's own seed
+
+
 def _suite(path: Path, tables: dict[str, dict], **tally_qa: object) -> Path:
     """A suite file over the same files; `tally_qa` changes that table's keys only."""
-    return write_suite(path, tables | {"tally_qa": tables["tally_qa"] | tally_qa})
+    return write_suite(path, tables | {"tally_qa": tables["tally_qa"] | tally_qa}, seed=DRAW_SEED)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +112,7 @@ def test_search_records_the_suite_in_every_scores_file(searched, tiny_model_dir)
         provenance = doc["provenance"]
         assert provenance["suite"] == str(suite)
         assert provenance["suite_hash"] == load_suite(suite).hash
-        assert provenance["seed"] == SUITE_SEED and provenance["split"] == "calib"
+        assert provenance["seed"] == DRAW_SEED and provenance["split"] == "calib"
     doc = json.loads((scores / tiny_model_dir.name / "tally_qa.json").read_text())
     assert (doc["task_type"], doc["metric"], doc["provenance"]["n"]) == (
         "exact_match",
@@ -186,6 +188,7 @@ def test_a_single_variant_of_a_suite_dataset(searched, tiny_model_dir):
     assert [v["name"] for v in manifest["variants"]] == ["tally_qa"]
     assert manifest["dataset_to_variant"] == dict.fromkeys(THREE, "tally_qa")
     assert manifest["provenance"]["suite"] == str(suite)
+    assert manifest["provenance"]["seed"] == DRAW_SEED
     assert set(manifest["task_detector"]["labels"]) == {
         "scene_text_qa",
         "exact_match",

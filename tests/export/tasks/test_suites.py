@@ -1,5 +1,7 @@
 """Which suite datasets come from: lookups with suggestions, and what outputs record."""
 
+import re
+
 import pytest
 from formats.fixtures import write_seed_suite
 
@@ -35,10 +37,12 @@ def test_a_suite_file_records_its_path_and_hash(tmp_path):
 
 
 def test_require_examples_names_the_dataset_and_the_split(tmp_path):
-    loaded = load_suite(write_seed_suite(tmp_path, calib=2, test=0))
+    path = write_seed_suite(tmp_path, calib=2, test=0)
+    loaded = load_suite(path)
     require_examples(loaded.select(), "calib", 2, "x needs")
     with pytest.raises(
         VlmpruneError,
-        match=r"^coco_2014_vqa: the test split has 0 example\(s\); x needs at least 1$",
+        match=rf"^coco_2014_vqa: the test split has 0 example\(s\); x needs at least 1 "
+        rf"\({re.escape(str(path))}: \[datasets.coco_2014_vqa\] test\)$",
     ):
         require_examples(loaded.select(), "test", 1, "x needs")
