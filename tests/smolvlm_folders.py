@@ -54,3 +54,21 @@ def tiny_model(kind: str, seed: int = 0):
             if "norm" in name and name.endswith("weight"):
                 param.add_(torch.randn_like(param) * 0.1)
     return model
+
+
+def image_folder(kind: str, folder, **processor_fields):
+    """`folder` with config.json, preprocessor_config.json (as transformers' PIL image
+    processor saves it) and processor_config.json's image_seq_len, as a release has them."""
+    import json
+    from pathlib import Path
+
+    if kind == "smolvlm":
+        from transformers.models.smolvlm import SmolVLMImageProcessorPil as cls
+    else:
+        from transformers.models.idefics3 import Idefics3ImageProcessorPil as cls
+    folder = Path(folder)
+    tiny_config(kind).save_pretrained(folder)
+    fields = {"size": {"longest_edge": 3 * TILE}, "max_image_size": {"longest_edge": TILE}}
+    cls(**{**fields, **processor_fields}).save_pretrained(folder)
+    (folder / "processor_config.json").write_text(json.dumps({"image_seq_len": IMAGE_SEQ_LEN}))
+    return folder
