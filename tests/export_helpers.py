@@ -94,9 +94,10 @@ def run_cli(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def fresh_with_kept(model, kept):
+def fresh_with_kept(model, kept, prefix="model.language_model.layers."):
     """A new model of the same class with `len(kept)` decoder blocks holding the kept blocks'
-    weights (per-layer `layer_types` sliced alike): what exact removal must equal."""
+    weights (per-layer `layer_types` sliced alike): what exact removal must equal. `prefix`
+    names the decoder blocks in the state dict."""
     config = copy.deepcopy(model.config)
     text = config.text_config
     text.num_hidden_layers = len(kept)
@@ -104,7 +105,6 @@ def fresh_with_kept(model, kept):
         text.layer_types = [text.layer_types[b] for b in kept]
     fresh = type(model)(config).eval()
     state = {}
-    prefix = "model.language_model.layers."
     for key, value in model.state_dict().items():
         if key.startswith(prefix):
             idx, rest = key[len(prefix) :].split(".", 1)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .images import rescale_normalize, resize, to_rgb
+
 Grid = tuple[int, int, int]  # (t, h, w) in patches
 
 
@@ -79,25 +81,14 @@ def smart_resize(height: int, width: int, spec: ImageSpec) -> tuple[int, int]:
     return h_bar, w_bar
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """transformers' convert_to_rgb: transparency is composited onto white, not dropped."""
-    if "A" in image.getbands() or image.info.get("transparency") is not None:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
 def preprocess_image(image: Image.Image, spec: ImageSpec) -> QwenImage:
     """PIL image -> patches and grid, as `Qwen2VLImageProcessorPil` computes them."""
     image = to_rgb(image)
     height, width = smart_resize(image.height, image.width, spec)
-    image = image.resize((width, height), resample=spec.resample)
-    # transformers rescales in float64 and casts to float32 before normalising in float32.
-    pixels = (np.asarray(image).astype(np.float64) * spec.rescale_factor).astype(np.float32)
-    mean = np.asarray(spec.image_mean, dtype=np.float32)
-    std = np.asarray(spec.image_std, dtype=np.float32)
-    return patchify(((pixels - mean) / std).transpose(2, 0, 1), spec)
+    image = resize(image, height, width, spec.resample)
+    return patchify(
+        rescale_normalize(image, spec.rescale_factor, spec.image_mean, spec.image_std), spec
+    )
 
 
 def patchify(pixels: np.ndarray, spec: ImageSpec) -> QwenImage:
