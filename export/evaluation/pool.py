@@ -21,9 +21,8 @@ import torch.multiprocessing as mp
 
 from ..errors import VlmpruneError
 from ..tasks.base import Split, TaskDataset
+from .backend import Job
 from .evaluate import Evaluator
-
-Job = tuple[str, str, int | None, tuple[int, ...]]  # (dataset, split, limit, removed blocks)
 
 _POLL_S = 1.0  # how often a waiting parent checks that its workers are still alive
 _JOIN_S = 10.0  # grace period for a worker to exit after the stop sentinel
@@ -50,7 +49,10 @@ def worker_devices(device: str, workers: int) -> list[str]:
 
 
 class EvalPool:
-    """`workers` processes on `device`; use as a context manager so they always shut down."""
+    """`workers` processes on `device`; use as a context manager so they always shut down.
+
+    Implements the EvalBackend job interface (backend.py).
+    """
 
     def __init__(
         self,

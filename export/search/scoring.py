@@ -22,7 +22,7 @@ from ..tasks.base import Split, TaskDataset
 from ..tasks.metrics import score_examples
 
 if TYPE_CHECKING:
-    from ..evaluation.pool import EvalPool
+    from ..evaluation.backend import EvalBackend
 
 
 Pair = tuple[str, tuple[int, ...]]  # (dataset, removed blocks, sorted)
@@ -36,7 +36,7 @@ class ScoreSource:
         datasets: Sequence[TaskDataset],
         split: Split = Split.CALIB,
         limit: int | None = None,
-        pool: EvalPool | None = None,
+        pool: EvalBackend | None = None,
         progress: bool = False,
     ) -> None:
         self.evaluator = evaluator
