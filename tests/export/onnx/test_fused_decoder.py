@@ -108,3 +108,40 @@ def test_unsupported_activation_is_refused() -> None:
     model.config.hidden_act = "gelu"
     with pytest.raises(FusedDecoderError, match="hidden_act"):
         build_fused_decoder(model.model, model.lm_head, model.config, 64)
+
+
+def _greedy_torch(model: LlamaForCausalLM, ids: torch.Tensor, steps: int) -> list[int]:
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=steps, do_sample=False, min_new_tokens=steps)
+    return out[0, ids.shape[1] :].tolist()
+
+
+def test_shared_kv_buffer_greedy_matches_torch_batched_and_reused() -> None:
+    from vlmprune.runtime.errors import InputError
+    from vlmprune.runtime.kv_buffer import SharedKvBuffer
+
+    model = _tiny_llama()
+    session, layout = _session(model)
+    gen = torch.Generator().manual_seed(2)
+    prompts = [torch.randint(0, 97, (1, n), generator=gen) for n in (6, 3)]
+    steps = 6
+    expected = [_greedy_torch(model, p, steps) for p in prompts]
+    embed = model.model.embed_tokens
+    buffer = SharedKvBuffer(session, layout.num_layers, 2, layout.num_kv_heads, 32, layout.head_dim)
+    for _request in range(2):  # the second request reuses the buffer left by the first
+        lengths = np.array([p.shape[1] for p in prompts])
+        padded = torch.zeros(2, lengths.max(), dtype=torch.int64)
+        for row, p in enumerate(prompts):
+            padded[row, : p.shape[1]] = p[0]  # right padding
+        logits = buffer.run(embed(padded).detach().numpy(), lengths - 1)
+        tokens = logits[np.arange(2), lengths - 1].argmax(-1)
+        answers = [[int(t)] for t in tokens]
+        for _ in range(steps - 1):
+            lengths = lengths + 1
+            step = embed(torch.tensor(tokens)[:, None]).detach().numpy()
+            tokens = buffer.run(step, lengths - 1)[:, -1].argmax(-1)
+            for row in range(2):
+                answers[row].append(int(tokens[row]))
+        assert answers == expected
+    with pytest.raises(InputError, match="exceeds the KV buffer of 32"):
+        buffer.run(embed(padded).detach().numpy(), np.array([40, 3]))
