@@ -1,0 +1,258 @@
+"""A Llama-family text decoder written directly as an ONNX graph of onnxruntime's fused ops.
+
+The traced decoder (graphs.py) leaves ~1,600 nodes after onnxruntime's optimisation, most of
+them shape bookkeeping, and grows its KV cache by Concat. This graph is what onnxruntime-genai's
+model builder writes for the same weights, ~11 nodes per block:
+
+    SkipSimplifiedLayerNormalization (residual add + RMSNorm in one kernel)
+    MatMul with packed q|k|v weights
+    com.microsoft GroupQueryAttention (rotary inside: do_rotary=1 with cos/sin caches)
+    MatMul o_proj, MatMul with packed gate|up weights, Split, SiLU, Mul, MatMul down_proj
+
+I/O (names follow onnxruntime-genai; docs/contracts.md):
+
+    inputs_embeds (B, S, H) float32
+    seqlens_k (B,) int32: valid length - 1 per row (padding must be on the RIGHT: GQA on CPU
+        reads the last valid position from it and is silently wrong with left padding)
+    total_sequence_length () int32: past length + S
+    past_key_values.{i}.key/value (B, kv_heads, P, head_dim)
+    -> logits (B, S, V), present.{i}.key/value
+
+Positions come from seqlens_k inside GQA, so the context is limited by the cos/sin cache:
+`max_positions` rows, recorded so the runtime can refuse longer prompts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+from transformers import PretrainedConfig
+
+# GroupQueryAttention and SkipSimplifiedLayerNormalization live in onnxruntime's contrib domain;
+# SimplifiedLayerNormalization is registered by onnxruntime under the default domain.
+MS_DOMAIN = "com.microsoft"
+OPSET = 17
+IR_VERSION = 8
+
+
+class FusedDecoderError(ValueError):
+    """The decoder's config has something this graph does not implement."""
+
+
+@dataclass(frozen=True)
+class FusedLayout:
+    num_layers: int
+    hidden_size: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    vocab_size: int
+    max_positions: int
+
+
+def fused_input_names(num_layers: int) -> list[str]:
+    past = [f"past_key_values.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
+    return ["inputs_embeds", "seqlens_k", "total_sequence_length", *past]
+
+
+def fused_output_names(num_layers: int) -> list[str]:
+    present = [f"present.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
+    return ["logits", *present]
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to(torch.float32).cpu().numpy()
+
+
+def _check_supported(config: PretrainedConfig) -> None:
+    act = getattr(config, "hidden_act", "silu")
+    if act != "silu":
+        raise FusedDecoderError(f"text config hidden_act={act!r}: the fused graph implements silu")
+    if getattr(config, "mlp_bias", False):
+        raise FusedDecoderError("text config mlp_bias=true: the fused graph has no MLP biases")
+    partial = getattr(config, "partial_rotary_factor", 1.0)
+    if partial != 1.0:
+        raise FusedDecoderError(f"text config partial_rotary_factor={partial}: needs 1.0")
+
+
+def rotary_caches(decoder: nn.Module, max_positions: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos/sin caches (max_positions, head_dim / 2) from the model's own rotary module, so rope
+    scaling (llama3, linear, dynamic at its base length) is exactly what transformers computes."""
+    rotary = decoder.rotary_emb
+    positions = torch.arange(max_positions, dtype=torch.int64)[None]
+    probe = torch.zeros(1, dtype=torch.float32)
+    with torch.no_grad():
+        cos, sin = rotary(probe, positions)  # (1, max_pos, head_dim), halves duplicated
+    half = cos.shape[-1] // 2
+    return _np(cos[0, :, :half]).copy(), _np(sin[0, :, :half]).copy()
+
+
+def build_fused_decoder(
+    decoder: nn.Module, lm_head: nn.Module, config: PretrainedConfig, max_positions: int
+) -> tuple[onnx.ModelProto, FusedLayout]:
+    """The graph of `decoder` (a LlamaModel-like module: layers, norm, rotary_emb) + `lm_head`,
+    fp32, weights as initializers (weights.py stores them once across variants)."""
+    _check_supported(config)
+    layers = list(decoder.layers)
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    layout = FusedLayout(
+        num_layers=len(layers),
+        hidden_size=config.hidden_size,
+        num_heads=config.num_attention_heads,
+        num_kv_heads=config.num_key_value_heads,
+        head_dim=head_dim,
+        vocab_size=config.vocab_size,
+        max_positions=max_positions,
+    )
+    eps = float(config.rms_norm_eps)
+    nodes: list[onnx.NodeProto] = []
+    inits: list[TensorProto] = []
+
+    def init(name: str, array: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def node(op: str, inputs: list[str], outputs: list[str], domain: str = "", **attrs) -> None:
+        nodes.append(
+            helper.make_node(
+                op, inputs, outputs, name=f"{op}_{len(nodes)}", domain=domain or None, **attrs
+            )
+        )
+
+    def linear(x: str, module: nn.Linear | list[nn.Linear], name: str) -> str:
+        mods = module if isinstance(module, list) else [module]
+        weight = np.concatenate([_np(m.weight).T for m in mods], axis=1)  # (in, sum out)
+        node("MatMul", [x, init(f"{name}.weight", weight)], [f"{name}/out"])
+        out = f"{name}/out"
+        if all(m.bias is not None for m in mods):
+            bias = np.concatenate([_np(m.bias) for m in mods])
+            node("Add", [out, init(f"{name}.bias", bias)], [f"{name}/biased"])
+            out = f"{name}/biased"
+        elif any(m.bias is not None for m in mods):
+            raise FusedDecoderError(f"{name}: some projections have a bias and some do not")
+        return out
+
+    cos, sin = rotary_caches(decoder, max_positions)
+    init("cos_cache", cos)
+    init("sin_cache", sin)
+    scale = float(getattr(layers[0].self_attn, "scaling", head_dim**-0.5)) if layers else 1.0
+
+    hidden, residual = "inputs_embeds", ""
+    for i, layer in enumerate(layers):
+        p = f"layers.{i}"
+        gamma = init(f"{p}.input_layernorm.weight", _np(layer.input_layernorm.weight))
+        normed = f"{p}/attn_norm"
+        if not residual:
+            node(
+                "SimplifiedLayerNormalization",
+                [hidden, gamma],
+                [normed],
+                axis=-1,
+                epsilon=eps,
+                stash_type=1,
+            )
+            residual = hidden
+        else:
+            new_residual = f"{p}/attn_residual"
+            node(
+                "SkipSimplifiedLayerNormalization",
+                [hidden, residual, gamma],
+                [normed, "", "", new_residual],
+                MS_DOMAIN,
+                epsilon=eps,
+            )
+            residual = new_residual
+        attn = layer.self_attn
+        qkv = linear(normed, [attn.q_proj, attn.k_proj, attn.v_proj], f"{p}.self_attn.qkv_proj")
+        node(
+            "GroupQueryAttention",
+            [
+                qkv,
+                "",
+                "",
+                f"past_key_values.{i}.key",
+                f"past_key_values.{i}.value",
+                "seqlens_k",
+                "total_sequence_length",
+                "cos_cache",
+                "sin_cache",
+            ],
+            [f"{p}/attn", f"present.{i}.key", f"present.{i}.value"],
+            MS_DOMAIN,
+            num_heads=layout.num_heads,
+            kv_num_heads=layout.num_kv_heads,
+            do_rotary=1,
+            rotary_interleaved=0,
+            scale=scale,
+        )
+        attn_out = linear(f"{p}/attn", attn.o_proj, f"{p}.self_attn.o_proj")
+        gamma = init(
+            f"{p}.post_attention_layernorm.weight", _np(layer.post_attention_layernorm.weight)
+        )
+        mlp_in, mlp_residual = f"{p}/mlp_norm", f"{p}/mlp_residual"
+        node(
+            "SkipSimplifiedLayerNormalization",
+            [attn_out, residual, gamma],
+            [mlp_in, "", "", mlp_residual],
+            MS_DOMAIN,
+            epsilon=eps,
+        )
+        mlp = layer.mlp
+        gate_up = linear(mlp_in, [mlp.gate_proj, mlp.up_proj], f"{p}.mlp.gate_up_proj")
+        node("Split", [gate_up], [f"{p}/gate", f"{p}/up"], axis=-1)
+        node("Sigmoid", [f"{p}/gate"], [f"{p}/gate_sigmoid"])
+        node("Mul", [f"{p}/gate", f"{p}/gate_sigmoid"], [f"{p}/gate_silu"])
+        node("Mul", [f"{p}/gate_silu", f"{p}/up"], [f"{p}/gated"])
+        hidden = linear(f"{p}/gated", mlp.down_proj, f"{p}.mlp.down_proj")
+        residual = mlp_residual
+
+    gamma = init("norm.weight", _np(decoder.norm.weight))
+    if residual:
+        node(
+            "SkipSimplifiedLayerNormalization",
+            [hidden, residual, gamma],
+            ["final_norm", "", "", "final_residual"],
+            MS_DOMAIN,
+            epsilon=eps,
+        )
+    else:  # no blocks kept: the norm of the embeddings themselves
+        node(
+            "SimplifiedLayerNormalization",
+            [hidden, gamma],
+            ["final_norm"],
+            axis=-1,
+            epsilon=eps,
+            stash_type=1,
+        )
+    node("MatMul", ["final_norm", init("lm_head.weight", _np(lm_head.weight).T)], ["logits"])
+
+    kv = ["batch", layout.num_kv_heads, "past_sequence_length", head_dim]
+    present = ["batch", layout.num_kv_heads, "total_sequence_length", head_dim]
+    f32 = TensorProto.FLOAT
+    inputs = [
+        helper.make_tensor_value_info(
+            "inputs_embeds", f32, ["batch", "sequence", layout.hidden_size]
+        ),
+        helper.make_tensor_value_info("seqlens_k", TensorProto.INT32, ["batch"]),
+        helper.make_tensor_value_info("total_sequence_length", TensorProto.INT32, []),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("logits", f32, ["batch", "sequence", layout.vocab_size])
+    ]
+    for i in range(layout.num_layers):
+        for kind in ("key", "value"):
+            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", f32, kv))
+            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", f32, present))
+    graph = helper.make_graph(nodes, "fused_decoder", inputs, outputs, inits)
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1)],
+        producer_name="vlmprune",
+    )
+    model.ir_version = IR_VERSION
+    return model, layout

@@ -1,0 +1,147 @@
+"""The fused decoder graph against the torch model it was written from."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from vlmprune.export.onnx.fused_decoder import (
+    FusedDecoderError,
+    build_fused_decoder,
+    fused_input_names,
+    fused_output_names,
+)
+
+# Fused kernels (RMSNorm, GQA softmax, packed MatMuls) round differently from torch's ops.
+ATOL = 2e-4
+
+
+def _tiny_llama(layers: int = 3) -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=97,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        rope_theta=10000.0,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def _session(model: LlamaForCausalLM, drop: list[int] | None = None):
+    if drop:
+        keep = [layer for i, layer in enumerate(model.model.layers) if i not in drop]
+        model.model.layers = torch.nn.ModuleList(keep)
+    graph, layout = build_fused_decoder(model.model, model.lm_head, model.config, 64)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(
+        graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    return session, layout
+
+
+def _empty_past(layout, batch: int) -> dict[str, np.ndarray]:
+    shape = (batch, layout.num_kv_heads, 0, layout.head_dim)
+    return {name: np.zeros(shape, np.float32) for name in fused_input_names(layout.num_layers)[3:]}
+
+
+@pytest.mark.parametrize("drop", [None, [1]])
+def test_right_padded_prefill_and_decode_match_torch(drop) -> None:
+    model = _tiny_llama()
+    session, layout = _session(model, drop)
+    assert [i.name for i in session.get_inputs()] == fused_input_names(layout.num_layers)
+    assert [o.name for o in session.get_outputs()] == fused_output_names(layout.num_layers)
+
+    gen = torch.Generator().manual_seed(1)
+    lengths = [7, 4]  # row 1 is right-padded
+    ids = torch.randint(0, 97, (2, 7), generator=gen)
+    embeds = model.model.embed_tokens(ids).detach()
+    feeds = {
+        "inputs_embeds": embeds.numpy(),
+        "seqlens_k": np.array([n - 1 for n in lengths], np.int32),
+        "total_sequence_length": np.array(7, np.int32),
+        **_empty_past(layout, 2),
+    }
+    outputs = session.run(None, feeds)
+    with torch.no_grad():
+        for row, n in enumerate(lengths):
+            ref = model(input_ids=ids[row : row + 1, :n]).logits[0].numpy()
+            np.testing.assert_allclose(outputs[0][row, :n], ref, atol=ATOL)
+            assert (outputs[0][row, :n].argmax(-1) == ref.argmax(-1)).all()
+
+    # one decode step for row 0 with the present cache fed back as past
+    present = dict(zip(fused_output_names(layout.num_layers)[1:], outputs[1:], strict=True))
+    next_id = torch.tensor([[5]])
+    step = {
+        "inputs_embeds": model.model.embed_tokens(next_id).detach().numpy(),
+        "seqlens_k": np.array([7], np.int32),
+        "total_sequence_length": np.array(8, np.int32),
+    }
+    for i in range(layout.num_layers):
+        for kind in ("key", "value"):
+            step[f"past_key_values.{i}.{kind}"] = present[f"present.{i}.{kind}"][:1]
+    logits = session.run(["logits"], step)[0]
+    with torch.no_grad():
+        ref = model(input_ids=torch.cat([ids[:1], next_id], dim=1)).logits[0, -1].numpy()
+    np.testing.assert_allclose(logits[0, -1], ref, atol=ATOL)
+
+
+def test_graph_is_a_few_fused_nodes_per_block() -> None:
+    model = _tiny_llama()
+    graph, _ = build_fused_decoder(model.model, model.lm_head, model.config, 64)
+    ops = [n.op_type for n in graph.graph.node]
+    assert ops.count("GroupQueryAttention") == 3
+    assert ops.count("MatMul") == 3 * 4 + 1  # qkv, o, gate|up, down per block + lm head
+    assert ops.count("Concat") == 0
+    assert len(ops) <= 3 * 11 + 2
+
+
+def test_unsupported_activation_is_refused() -> None:
+    model = _tiny_llama(layers=1)
+    model.config.hidden_act = "gelu"
+    with pytest.raises(FusedDecoderError, match="hidden_act"):
+        build_fused_decoder(model.model, model.lm_head, model.config, 64)
+
+
+def _greedy_torch(model: LlamaForCausalLM, ids: torch.Tensor, steps: int) -> list[int]:
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=steps, do_sample=False, min_new_tokens=steps)
+    return out[0, ids.shape[1] :].tolist()
+
+
+def test_shared_kv_buffer_greedy_matches_torch_batched_and_reused() -> None:
+    from vlmprune.runtime.errors import InputError
+    from vlmprune.runtime.kv_buffer import SharedKvBuffer
+
+    model = _tiny_llama()
+    session, layout = _session(model)
+    gen = torch.Generator().manual_seed(2)
+    prompts = [torch.randint(0, 97, (1, n), generator=gen) for n in (6, 3)]
+    steps = 6
+    expected = [_greedy_torch(model, p, steps) for p in prompts]
+    embed = model.model.embed_tokens
+    buffer = SharedKvBuffer(session, layout.num_layers, 2, layout.num_kv_heads, 32, layout.head_dim)
+    for _request in range(2):  # the second request reuses the buffer left by the first
+        lengths = np.array([p.shape[1] for p in prompts])
+        padded = torch.zeros(2, lengths.max(), dtype=torch.int64)
+        for row, p in enumerate(prompts):
+            padded[row, : p.shape[1]] = p[0]  # right padding
+        logits = buffer.run(embed(padded).detach().numpy(), lengths - 1)
+        tokens = logits[np.arange(2), lengths - 1].argmax(-1)
+        answers = [[int(t)] for t in tokens]
+        for _ in range(steps - 1):
+            lengths = lengths + 1
+            step = embed(torch.tensor(tokens)[:, None]).detach().numpy()
+            tokens = buffer.run(step, lengths - 1)[:, -1].argmax(-1)
+            for row in range(2):
+                answers[row].append(int(tokens[row]))
+        assert answers == expected
+    with pytest.raises(InputError, match="exceeds the KV buffer of 32"):
+        buffer.run(embed(padded).detach().numpy(), np.array([40, 3]))
