@@ -76,7 +76,13 @@ class _Prepared:
 
 
 class Runtime:
-    """Variants of one manifest, sessions loaded on demand. Not thread-safe."""
+    """Variants of one manifest, sessions loaded on demand.
+
+    Concurrency: the session pool (`self.sessions`) is thread-safe (loads and evictions under
+    one lock, a variant loaded once, at most `max_resident` decoders resident). The rest of the
+    request path (lazy detector, file verifier, generation state) is not yet covered by a
+    concurrent load test: treat a Runtime as one caller at a time.
+    """
 
     def __init__(self, manifest: Manifest, config: SessionConfig, verify: bool = True) -> None:
         self.manifest = manifest

@@ -15,6 +15,7 @@ Two CPU modes (WeightsMode):
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -65,7 +66,13 @@ def session_options(config: SessionConfig) -> ort.SessionOptions:
 
 
 class SessionPool:
-    """Lazily created sessions for one manifest. Not thread-safe: one caller at a time."""
+    """Lazily created sessions for one manifest.
+
+    Thread-safe: one lock guards every load and eviction, so a variant asked for by two threads
+    at once is loaded once, and the resident count never exceeds `max_resident`
+    (`max_resident_seen` records the peak). A session handed out and then evicted stays usable
+    by its holder: it is freed with its last reference, not at eviction.
+    """
 
     def __init__(self, manifest: Manifest, config: SessionConfig, verifier: FileVerifier) -> None:
         self.manifest = manifest
@@ -75,6 +82,9 @@ class SessionPool:
         self._decoders: OrderedDict[str, ort.InferenceSession] = OrderedDict()
         self.active_providers: tuple[str, ...] | None = None  # of the last session created
         self._warned = False
+        # Reentrant: load_all and the shared-session properties nest inside decoder calls.
+        self._lock = threading.RLock()
+        self.max_resident_seen = 0
 
     @property
     def vision(self) -> ort.InferenceSession:
@@ -86,25 +96,30 @@ class SessionPool:
 
     def decoder(self, name: str) -> ort.InferenceSession:
         """The variant's decoder session, loading it (and evicting the LRU one) if needed."""
-        if name in self._decoders:
-            self._decoders.move_to_end(name)
-            return self._decoders[name]
-        variant = self.manifest.variant(name)
-        session = self._create(variant.decoder, variant.name, extra=_other_files(variant))
-        self._decoders[name] = session
-        while len(self._decoders) > self.config.max_resident:
-            self._decoders.popitem(last=False)  # the session is freed with its last reference
-        return session
+        with self._lock:
+            if name in self._decoders:
+                self._decoders.move_to_end(name)
+                return self._decoders[name]
+            variant = self.manifest.variant(name)
+            # Evict before loading so that the peak stays within the bound during the load too.
+            while len(self._decoders) >= self.config.max_resident:
+                self._decoders.popitem(last=False)  # freed with its last reference
+            session = self._create(variant.decoder, variant.name, extra=_other_files(variant))
+            self._decoders[name] = session
+            self.max_resident_seen = max(self.max_resident_seen, len(self._decoders))
+            return session
 
     def release_decoders(self) -> None:
         """Drop every decoder session (freed with their last reference), e.g. before timing a
         cold load or measuring one variant's memory alone."""
-        self._decoders.clear()
+        with self._lock:
+            self._decoders.clear()
 
     @property
     def resident(self) -> tuple[str, ...]:
         """Variants whose decoder is loaded, least recently used first."""
-        return tuple(self._decoders)
+        with self._lock:
+            return tuple(self._decoders)
 
     def load_all(self, names: Sequence[str] | None = None) -> None:
         """Create the shared sessions and the decoders of `names` (default: every variant)."""
@@ -113,9 +128,10 @@ class SessionPool:
             self.decoder(name)
 
     def _shared_session(self, key: str, ref: FileRef) -> ort.InferenceSession:
-        if key not in self._shared:
-            self._shared[key] = self._create(ref, key)
-        return self._shared[key]
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = self._create(ref, key)
+            return self._shared[key]
 
     def _create(
         self, graph: FileRef, owner: str, extra: tuple[FileRef, ...] = ()

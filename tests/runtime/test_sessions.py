@@ -91,3 +91,21 @@ def test_cpu_only_does_not_warn(toy_manifest):
         Runtime.from_manifest(toy_manifest, providers="CPUExecutionProvider").generate(
             IMAGE, PROMPT
         )
+
+
+def test_concurrent_loads_stay_within_the_bound_and_load_once(toy_manifest):
+    from concurrent.futures import ThreadPoolExecutor
+
+    runtime = Runtime.from_manifest(toy_manifest, max_resident=2)
+    pool = runtime.sessions
+    names = ["generic", "shapes_vqa", "code_match"] * 8
+    with ThreadPoolExecutor(8) as workers:
+        sessions = list(workers.map(pool.decoder, names))
+    assert all(s is not None for s in sessions)
+    assert pool.max_resident_seen <= 2
+    assert len(pool.resident) <= 2
+    # Two threads asking for the same variant at once get one session, not two loads.
+    pool.release_decoders()
+    with ThreadPoolExecutor(8) as workers:
+        same = list(workers.map(pool.decoder, ["generic"] * 8))
+    assert len({id(s) for s in same}) == 1
