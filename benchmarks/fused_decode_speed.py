@@ -1,0 +1,152 @@
+"""Decode and prefill of the fused decoder graph vs the traced one, same weights, one process.
+
+The traced graph (export/onnx/graphs.py: TorchScript export, KV grown by Concat, numpy KV)
+is what `vlmprune export` writes today; the fused graph (export/onnx/fused_decoder.py:
+GroupQueryAttention, packed QKV, SkipSimplifiedLayerNorm) runs with the preallocated KV
+buffer of runtime/kv_buffer.py. Both decode the same greedy tokens from the same prompt
+embeddings; runs are interleaved so that machine noise hits both alike.
+
+    python benchmarks/fused_decode_speed.py --model demo --threads 1 2 --remove "" "5,11"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from vlmprune.export.models.loading import load_vlm
+from vlmprune.export.onnx.fused_decoder import build_fused_decoder
+from vlmprune.export.onnx.graphs import decoder_dims, export_decoder
+from vlmprune.runtime.kv_buffer import SharedKvBuffer
+
+
+def session(proto: object, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(
+        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def traced_run(
+    sess: ort.InferenceSession, embed: np.ndarray, prompt: np.ndarray, steps: int, dims: object
+) -> tuple[list[int], float, float]:
+    """Greedy with the traced graph: numpy KV grown by the graph's Concat."""
+    past = {
+        f"past_key_values.{i}.{k}": np.zeros((1, dims.num_kv_heads, 0, dims.head_dim), np.float32)
+        for i in range(dims.num_layers)
+        for k in ("key", "value")
+    }
+    names = [o.name for o in sess.get_outputs()]
+    ids, tokens, times = prompt, [], []
+    total = 0
+    for _ in range(steps + 1):
+        n = ids.shape[0]
+        feeds = {
+            "inputs_embeds": embed[ids][None],
+            "attention_mask": np.ones((1, total + n), np.int64),
+            "position_ids": np.arange(total, total + n, dtype=np.int64)[None],
+            **past,
+        }
+        start = time.perf_counter()
+        out = dict(zip(names, sess.run(None, feeds), strict=True))
+        times.append(time.perf_counter() - start)
+        total += n
+        past = {
+            f"past_key_values.{k[len('present.') :]}": v
+            for k, v in out.items()
+            if k.startswith("present.")
+        }
+        token = int(out["logits"][0, -1].argmax())
+        tokens.append(token)
+        ids = np.array([token])
+    return tokens, times[0], statistics.median(times[1:])
+
+
+def fused_run(
+    buffer: SharedKvBuffer, embed: np.ndarray, prompt: np.ndarray, steps: int
+) -> tuple[list[int], float, float]:
+    ids, tokens, times, total = prompt, [], [], 0
+    for _ in range(steps + 1):
+        total += ids.shape[0]
+        start = time.perf_counter()
+        logits = buffer.run(embed[ids][None], np.array([total - 1]))
+        times.append(time.perf_counter() - start)
+        token = int(logits[0, -1].argmax())
+        tokens.append(token)
+        ids = np.array([token])
+    return tokens, times[0], statistics.median(times[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="demo")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--remove", nargs="+", default=["", "5,11"], help="block sets, '' = full")
+    parser.add_argument("--prompt", type=int, default=84)
+    parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    vlm = load_vlm(args.model)
+    embed = vlm.adapter.decoder(vlm.model).embed_tokens.weight.detach().numpy()
+    prompt = np.random.default_rng(0).integers(3, embed.shape[0], args.prompt)
+    rows = []
+    for spec in args.remove:
+        blocks = [int(b) for b in spec.split(",") if b]
+        with vlm.adapter.removed(vlm.model, blocks):
+            dims = decoder_dims(vlm)
+            traced = export_decoder(vlm)
+            fused, layout = build_fused_decoder(
+                vlm.adapter.decoder(vlm.model),
+                vlm.adapter.lm_head(vlm.model),
+                vlm.adapter.text_config(vlm.model),
+                args.prompt + args.steps + 8,
+            )
+        for threads in args.threads:
+            a, b = session(traced, threads), session(fused, threads)
+            buffer = SharedKvBuffer(
+                b, layout.num_layers, 1, layout.num_kv_heads, layout.max_positions, layout.head_dim
+            )
+            t_pre, t_dec, f_pre, f_dec = [], [], [], []
+            for _ in range(args.repeats):  # interleaved
+                tt, p, d = traced_run(a, embed, prompt, args.steps, dims)
+                t_pre.append(p), t_dec.append(d)
+                ft, p, d = fused_run(buffer, embed, prompt, args.steps)
+                f_pre.append(p), f_dec.append(d)
+            row = {
+                "removed": blocks,
+                "blocks": dims.num_layers,
+                "threads": threads,
+                "traced_decode_ms": 1e3 * statistics.median(t_dec),
+                "fused_decode_ms": 1e3 * statistics.median(f_dec),
+                "traced_prefill_ms": 1e3 * statistics.median(t_pre),
+                "fused_prefill_ms": 1e3 * statistics.median(f_pre),
+                "same_greedy_tokens": tt == ft,
+            }
+            row["decode_speedup"] = row["traced_decode_ms"] / row["fused_decode_ms"]
+            row["prefill_speedup"] = row["traced_prefill_ms"] / row["fused_prefill_ms"]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    result = {
+        "model": vlm.name,
+        "onnxruntime": ort.__version__,
+        "prompt_tokens": args.prompt,
+        "new_tokens": args.steps,
+        "repeats": args.repeats,
+        "rows": rows,
+    }
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
