@@ -25,7 +25,9 @@ import torch
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
+from ...runtime.arch.gemma3_vision import ImageSpec
 from ..errors import ModelLoadError
+from . import hf_folder
 from .adapter import GraphSpec, ModelAdapter
 
 _NOT_BUILT = (
@@ -72,3 +74,27 @@ class Gemma3Adapter(ModelAdapter):
 
     def vision_graph(self, model: PreTrainedModel, arch: Any) -> GraphSpec:
         raise ModelLoadError(_NOT_BUILT)
+
+
+def image_spec(path: Path, d: dict) -> ImageSpec:
+    """preprocessor_config.json -> ImageSpec; one line naming the field it cannot serve."""
+    where = path / hf_folder.PREPROCESSOR_CONFIG
+    for flag in ("do_resize", "do_rescale", "do_normalize", "do_convert_rgb"):
+        if d.get(flag, True) is not True:
+            raise ModelLoadError(f"{where}: field '{flag}' is {d[flag]!r}; only true is supported")
+    if d.get("do_pan_and_scan"):
+        raise ModelLoadError(
+            f"{where}: field 'do_pan_and_scan' is true; only whole-image resizing is supported"
+        )
+    size = d.get("size", {"height": ImageSpec.height, "width": ImageSpec.width})
+    try:
+        return ImageSpec(
+            height=int(size["height"]),
+            width=int(size["width"]),
+            resample=int(d.get("resample", ImageSpec.resample)),
+            rescale_factor=float(d.get("rescale_factor", ImageSpec.rescale_factor)),
+            image_mean=tuple(float(x) for x in d.get("image_mean", ImageSpec.image_mean)),
+            image_std=tuple(float(x) for x in d.get("image_std", ImageSpec.image_std)),
+        )
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"{where}: not a Gemma3 image processor config ({exc!r})") from None

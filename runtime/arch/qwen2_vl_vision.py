@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from .images import to_rgb
+
 Grid = tuple[int, int, int]  # (t, h, w) in patches
 
 
@@ -77,15 +79,6 @@ def smart_resize(height: int, width: int, spec: ImageSpec) -> tuple[int, int]:
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
     return h_bar, w_bar
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """transformers' convert_to_rgb: transparency is composited onto white, not dropped."""
-    if "A" in image.getbands() or image.info.get("transparency") is not None:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 def preprocess_image(image: Image.Image, spec: ImageSpec) -> QwenImage:
