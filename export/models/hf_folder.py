@@ -107,3 +107,21 @@ def special_token(config: dict, key: str) -> str | None:
     if isinstance(value, dict):
         value = value.get("content")
     return value if isinstance(value, str) else None
+
+
+def check_layer_types(folder: Path, config: dict) -> None:
+    """config.json's `layer_types` (flat, or under `text_config`) must list one entry per
+    decoder block: removal re-slices it, and transformers' own check is a multi-line trace."""
+    for where, section in (("", config), ("text_config.", config.get("text_config"))):
+        if not isinstance(section, dict) or section.get("layer_types") is None:
+            continue
+        types, n = section["layer_types"], section.get("num_hidden_layers")
+        if not isinstance(types, list):
+            raise ModelLoadError(
+                f"{folder / 'config.json'}: field '{where}layer_types' must be a list"
+            )
+        if isinstance(n, int) and len(types) != n:
+            raise ModelLoadError(
+                f"{folder / 'config.json'}: field '{where}layer_types' has {len(types)} entries "
+                f"but '{where}num_hidden_layers' is {n} (one attention type per decoder block)"
+            )

@@ -83,12 +83,14 @@ def load_vlm(spec: str = DEMO_NAME, device: str = "cpu") -> LoadedVlm:
     """Load `spec` ('demo' or a folder) in fp32 on `device`, or raise one clear error."""
     name, path = resolve_model_path(spec)
     hf_logging.disable_progress_bar()  # one line per command, not a bar per weight file
-    model_type = hf_folder.read_json(path, "config.json", required=True).get("model_type")
+    config_json = hf_folder.read_json(path, "config.json", required=True)
+    model_type = config_json.get("model_type")
     if model_type not in supported_model_types():
         raise ModelLoadError(
             f"{path / 'config.json'}: model_type {model_type!r} is not a supported VLM "
             f"(supported: {', '.join(supported_model_types())})"
         )
+    hf_folder.check_layer_types(path, config_json)
     try:
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError, KeyError) as exc:
