@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
-from .images import rescale_normalize, to_rgb
+from .images import rescale_normalize, resize, to_rgb
 
 
 @dataclass(frozen=True)
@@ -28,5 +28,5 @@ class ImageSpec:
 
 def preprocess_image(image: Image.Image, spec: ImageSpec) -> np.ndarray:
     """PIL image -> (3, height, width) float32 pixel values, as the image processor gives."""
-    image = to_rgb(image).resize((spec.width, spec.height), resample=spec.resample)
+    image = resize(to_rgb(image), spec.height, spec.width, spec.resample)
     return rescale_normalize(image, spec.rescale_factor, spec.image_mean, spec.image_std)
