@@ -78,10 +78,10 @@ class _Prepared:
 class Runtime:
     """Variants of one manifest, sessions loaded on demand.
 
-    Concurrency: the session pool (`self.sessions`) is thread-safe (loads and evictions under
-    one lock, a variant loaded once, at most `max_resident` decoders resident). The rest of the
-    request path (lazy detector, file verifier, generation state) is not yet covered by a
-    concurrent load test: treat a Runtime as one caller at a time.
+    Concurrency: one Runtime may serve many threads (CPU; load-tested, docs/runtime.md). The
+    session pool is thread-safe (loads and evictions under one lock, a variant loaded once, at
+    most `max_resident` decoders resident); a request's own state (selection, inputs, KV cache)
+    lives on its caller's stack; the tokenizer and the detector are read-only after loading.
     """
 
     def __init__(self, manifest: Manifest, config: SessionConfig, verify: bool = True) -> None:
