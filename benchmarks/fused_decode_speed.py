@@ -3,18 +3,26 @@
 The traced graph (export/onnx/graphs.py: TorchScript export, KV grown by Concat, numpy KV)
 is what `vlmprune export` writes today; the fused graph (export/onnx/fused_decoder.py:
 GroupQueryAttention, packed QKV, SkipSimplifiedLayerNorm) runs with the preallocated KV
-buffer of runtime/kv_buffer.py. Both decode the same greedy tokens from the same prompt
-embeddings; runs are interleaved so that machine noise hits both alike.
+buffer of runtime/kv_buffer.py. With `--genai-builder`, onnxruntime-genai's model builder
+graph of the same (pruned) weights runs too (`-p fp32 -e cpu`, `exclude_embeds=true`; its KV
+grows inside GroupQueryAttention, as onnxruntime-genai runs it without a shared buffer). All
+decode the same greedy tokens from the same prompt embeddings; runs are interleaved so that
+machine noise hits all alike.
 
-    python benchmarks/fused_decode_speed.py --model demo --threads 1 2 --remove "" "5,11"
+    python benchmarks/fused_decode_speed.py --model demo --threads 1 2 --remove "" "5,11" --genai-builder
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -69,6 +77,63 @@ def traced_run(
     return tokens, times[0], statistics.median(times[1:])
 
 
+def builder_graph(vlm: object, folder: Path) -> Path:
+    """The model builder's graph of the decoder as it is now (blocks already removed)."""
+    import shutil
+
+    from transformers import LlamaForCausalLM
+
+    config = copy.deepcopy(vlm.adapter.text_config(vlm.model))
+    config.num_hidden_layers = len(vlm.adapter.decoder(vlm.model).layers)
+    config.layer_types = None
+    model = LlamaForCausalLM(config)
+    model.model.load_state_dict(vlm.adapter.decoder(vlm.model).state_dict())
+    model.lm_head.load_state_dict(vlm.adapter.lm_head(vlm.model).state_dict())
+    model.save_pretrained(folder / "hf")
+    shutil.copy(vlm.path / "tokenizer.json", folder / "hf")
+    (folder / "hf" / "tokenizer_config.json").write_text(
+        '{"tokenizer_class": "PreTrainedTokenizerFast"}'
+    )
+    command = [
+        sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(folder / "hf"),
+        "-o", str(folder / "out"), "-p", "fp32", "-e", "cpu", "--extra_options", "exclude_embeds=true",
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    return folder / "out" / "model.onnx"
+
+
+def builder_run(
+    sess: ort.InferenceSession, embed: np.ndarray, prompt: np.ndarray, steps: int, dims: object
+) -> tuple[list[int], float, float]:
+    """Greedy with the builder's graph: attention_mask gives the lengths, present = past + new."""
+    past = {
+        i.name: np.zeros((1, dims.num_kv_heads, 0, dims.head_dim), np.float32)
+        for i in sess.get_inputs()
+        if i.name.startswith("past_key_values.")
+    }
+    names = [o.name for o in sess.get_outputs()]
+    ids, tokens, times, total = prompt, [], [], 0
+    for _ in range(steps + 1):
+        total += ids.shape[0]
+        feeds = {
+            "inputs_embeds": embed[ids][None],
+            "attention_mask": np.ones((1, total), np.int64),
+            **past,
+        }
+        start = time.perf_counter()
+        out = dict(zip(names, sess.run(None, feeds), strict=True))
+        times.append(time.perf_counter() - start)
+        past = {
+            f"past_key_values.{k[len('present.') :]}": v
+            for k, v in out.items()
+            if k.startswith("present.")
+        }
+        token = int(out["logits"][0, -1].argmax())
+        tokens.append(token)
+        ids = np.array([token])
+    return tokens, times[0], statistics.median(times[1:])
+
+
 def fused_run(
     buffer: SharedKvBuffer, embed: np.ndarray, prompt: np.ndarray, steps: int
 ) -> tuple[list[int], float, float]:
@@ -92,13 +157,14 @@ def main() -> None:
     parser.add_argument("--prompt", type=int, default=84)
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--genai-builder", action="store_true", help="also the builder's graph")
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(2)
     vlm = load_vlm(args.model)
     embed = vlm.adapter.decoder(vlm.model).embed_tokens.weight.detach().numpy()
     prompt = np.random.default_rng(0).integers(3, embed.shape[0], args.prompt)
-    rows = []
+    rows, scratch = [], tempfile.TemporaryDirectory()
     for spec in args.remove:
         blocks = [int(b) for b in spec.split(",") if b]
         with vlm.adapter.removed(vlm.model, blocks):
@@ -110,17 +176,29 @@ def main() -> None:
                 vlm.adapter.text_config(vlm.model),
                 args.prompt + args.steps + 8,
             )
+            built = None
+            if args.genai_builder:
+                built = builder_graph(vlm, Path(scratch.name) / (spec.replace(",", "_") or "full"))
         for threads in args.threads:
             a, b = session(traced, threads), session(fused, threads)
             buffer = SharedKvBuffer(
                 b, layout.num_layers, 1, layout.num_kv_heads, layout.max_positions, layout.head_dim
             )
-            t_pre, t_dec, f_pre, f_dec = [], [], [], []
+            c = None
+            if built is not None:
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = threads
+                c = ort.InferenceSession(str(built), options, providers=["CPUExecutionProvider"])
+            t_pre, t_dec, f_pre, f_dec, g_pre, g_dec, same = [], [], [], [], [], [], True
             for _ in range(args.repeats):  # interleaved
                 tt, p, d = traced_run(a, embed, prompt, args.steps, dims)
                 t_pre.append(p), t_dec.append(d)
                 ft, p, d = fused_run(buffer, embed, prompt, args.steps)
                 f_pre.append(p), f_dec.append(d)
+                if c is not None:
+                    gt, p, d = builder_run(c, embed, prompt, args.steps, dims)
+                    g_pre.append(p), g_dec.append(d)
+                    same = same and gt == ft
             row = {
                 "removed": blocks,
                 "blocks": dims.num_layers,
@@ -133,6 +211,14 @@ def main() -> None:
             }
             row["decode_speedup"] = row["traced_decode_ms"] / row["fused_decode_ms"]
             row["prefill_speedup"] = row["traced_prefill_ms"] / row["fused_prefill_ms"]
+            if c is not None:
+                row["builder_decode_ms"] = 1e3 * statistics.median(g_dec)
+                row["builder_prefill_ms"] = 1e3 * statistics.median(g_pre)
+                row["fused_over_builder_decode"] = row["fused_decode_ms"] / row["builder_decode_ms"]
+                row["fused_over_builder_prefill"] = (
+                    row["fused_prefill_ms"] / row["builder_prefill_ms"]
+                )
+                row["builder_same_greedy_tokens"] = same
             rows.append(row)
             print(json.dumps(row), flush=True)
     result = {
