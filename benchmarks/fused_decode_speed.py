@@ -42,26 +42,33 @@ def session(proto: object, threads: int) -> ort.InferenceSession:
     )
 
 
-def traced_run(
-    sess: ort.InferenceSession, embed: np.ndarray, prompt: np.ndarray, steps: int, dims: object
+def numpy_kv_run(
+    sess: ort.InferenceSession,
+    embed: np.ndarray,
+    prompt: np.ndarray,
+    steps: int,
+    dims: object,
+    positions: bool,
 ) -> tuple[list[int], float, float]:
-    """Greedy with the traced graph: numpy KV grown by the graph's Concat."""
+    """Greedy with a graph whose KV comes back grown (traced: Concat; builder: inside GQA) and
+    goes through numpy; `positions`: the graph takes position_ids (traced) or derives them
+    from attention_mask (builder)."""
     past = {
-        f"past_key_values.{i}.{k}": np.zeros((1, dims.num_kv_heads, 0, dims.head_dim), np.float32)
-        for i in range(dims.num_layers)
-        for k in ("key", "value")
+        i.name: np.zeros((1, dims.num_kv_heads, 0, dims.head_dim), np.float32)
+        for i in sess.get_inputs()
+        if i.name.startswith("past_key_values.")
     }
     names = [o.name for o in sess.get_outputs()]
-    ids, tokens, times = prompt, [], []
-    total = 0
+    ids, tokens, times, total = prompt, [], [], 0
     for _ in range(steps + 1):
         n = ids.shape[0]
         feeds = {
             "inputs_embeds": embed[ids][None],
             "attention_mask": np.ones((1, total + n), np.int64),
-            "position_ids": np.arange(total, total + n, dtype=np.int64)[None],
             **past,
         }
+        if positions:
+            feeds["position_ids"] = np.arange(total, total + n, dtype=np.int64)[None]
         start = time.perf_counter()
         out = dict(zip(names, sess.run(None, feeds), strict=True))
         times.append(time.perf_counter() - start)
@@ -100,38 +107,6 @@ def builder_graph(vlm: object, folder: Path) -> Path:
     ]  # fmt: skip
     subprocess.run(command, check=True, capture_output=True)
     return folder / "out" / "model.onnx"
-
-
-def builder_run(
-    sess: ort.InferenceSession, embed: np.ndarray, prompt: np.ndarray, steps: int, dims: object
-) -> tuple[list[int], float, float]:
-    """Greedy with the builder's graph: attention_mask gives the lengths, present = past + new."""
-    past = {
-        i.name: np.zeros((1, dims.num_kv_heads, 0, dims.head_dim), np.float32)
-        for i in sess.get_inputs()
-        if i.name.startswith("past_key_values.")
-    }
-    names = [o.name for o in sess.get_outputs()]
-    ids, tokens, times, total = prompt, [], [], 0
-    for _ in range(steps + 1):
-        total += ids.shape[0]
-        feeds = {
-            "inputs_embeds": embed[ids][None],
-            "attention_mask": np.ones((1, total), np.int64),
-            **past,
-        }
-        start = time.perf_counter()
-        out = dict(zip(names, sess.run(None, feeds), strict=True))
-        times.append(time.perf_counter() - start)
-        past = {
-            f"past_key_values.{k[len('present.') :]}": v
-            for k, v in out.items()
-            if k.startswith("present.")
-        }
-        token = int(out["logits"][0, -1].argmax())
-        tokens.append(token)
-        ids = np.array([token])
-    return tokens, times[0], statistics.median(times[1:])
 
 
 def fused_run(
@@ -191,12 +166,12 @@ def main() -> None:
                 c = ort.InferenceSession(str(built), options, providers=["CPUExecutionProvider"])
             t_pre, t_dec, f_pre, f_dec, g_pre, g_dec, same = [], [], [], [], [], [], True
             for _ in range(args.repeats):  # interleaved
-                tt, p, d = traced_run(a, embed, prompt, args.steps, dims)
+                tt, p, d = numpy_kv_run(a, embed, prompt, args.steps, dims, positions=True)
                 t_pre.append(p), t_dec.append(d)
                 ft, p, d = fused_run(buffer, embed, prompt, args.steps)
                 f_pre.append(p), f_dec.append(d)
                 if c is not None:
-                    gt, p, d = builder_run(c, embed, prompt, args.steps, dims)
+                    gt, p, d = numpy_kv_run(c, embed, prompt, args.steps, dims, positions=False)
                     g_pre.append(p), g_dec.append(d)
                     same = same and gt == ft
             row = {
