@@ -31,6 +31,7 @@ import torch
 from vlmprune.export.models.loading import load_vlm
 from vlmprune.export.onnx.fused_decoder import build_fused_decoder
 from vlmprune.export.onnx.graphs import decoder_dims, export_decoder
+from vlmprune.export.onnx.quantize import Precision, quantize
 from vlmprune.runtime.kv_buffer import SharedKvBuffer
 
 
@@ -133,6 +134,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--genai-builder", action="store_true", help="also the builder's graph")
+    parser.add_argument(
+        "--quantized", nargs="*", default=[], choices=["int8", "int4"], help="also these fused"
+    )
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -164,12 +168,24 @@ def main() -> None:
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = threads
                 c = ort.InferenceSession(str(built), options, providers=["CPUExecutionProvider"])
+            low = {
+                name: SharedKvBuffer(
+                    session(quantize(fused, Precision(name)), threads),
+                    layout.num_layers, 1, layout.num_kv_heads, layout.max_positions, layout.head_dim,
+                )
+                for name in args.quantized
+            }  # fmt: skip
+            low_dec: dict[str, list[float]] = {name: [] for name in low}
+            low_tokens: dict[str, list[int]] = {}
             t_pre, t_dec, f_pre, f_dec, g_pre, g_dec, same = [], [], [], [], [], [], True
             for _ in range(args.repeats):  # interleaved
                 tt, p, d = numpy_kv_run(a, embed, prompt, args.steps, dims, positions=True)
                 t_pre.append(p), t_dec.append(d)
                 ft, p, d = fused_run(buffer, embed, prompt, args.steps)
                 f_pre.append(p), f_dec.append(d)
+                for name, low_buffer in low.items():
+                    low_tokens[name], _, d = fused_run(low_buffer, embed, prompt, args.steps)
+                    low_dec[name].append(d)
                 if c is not None:
                     gt, p, d = numpy_kv_run(c, embed, prompt, args.steps, dims, positions=False)
                     g_pre.append(p), g_dec.append(d)
@@ -194,6 +210,13 @@ def main() -> None:
                     row["fused_prefill_ms"] / row["builder_prefill_ms"]
                 )
                 row["builder_same_greedy_tokens"] = same
+            for name in low:
+                row[f"fused_{name}_decode_ms"] = 1e3 * statistics.median(low_dec[name])
+                row[f"fp32_over_{name}_decode"] = (
+                    row["fused_decode_ms"] / row[f"fused_{name}_decode_ms"]
+                )
+                agree = sum(a == b for a, b in zip(low_tokens[name], ft, strict=True))
+                row[f"{name}_greedy_tokens_equal_fp32"] = f"{agree}/{len(ft)}"
             rows.append(row)
             print(json.dumps(row), flush=True)
     result = {
