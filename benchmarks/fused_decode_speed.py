@@ -10,6 +10,8 @@ decode the same greedy tokens from the same prompt embeddings; runs are interlea
 machine noise hits all alike.
 
     python benchmarks/fused_decode_speed.py --model demo --threads 1 2 --remove "" "5,11" --genai-builder
+    python benchmarks/fused_decode_speed.py --model realistic --threads 2 --remove "" "2,5,9,11" \
+        --genai-builder --quantized int8 int4 --repeats 3
 """
 
 from __future__ import annotations
@@ -87,8 +89,6 @@ def numpy_kv_run(
 
 def builder_graph(vlm: object, folder: Path) -> Path:
     """The model builder's graph of the decoder as it is now (blocks already removed)."""
-    import shutil
-
     from transformers import LlamaForCausalLM
 
     config = copy.deepcopy(vlm.adapter.text_config(vlm.model))
@@ -98,7 +98,7 @@ def builder_graph(vlm: object, folder: Path) -> Path:
     model.model.load_state_dict(vlm.adapter.decoder(vlm.model).state_dict())
     model.lm_head.load_state_dict(vlm.adapter.lm_head(vlm.model).state_dict())
     model.save_pretrained(folder / "hf")
-    shutil.copy(vlm.path / "tokenizer.json", folder / "hf")
+    vlm.tokenizer.save(str(folder / "hf" / "tokenizer.json"))
     (folder / "hf" / "tokenizer_config.json").write_text(
         '{"tokenizer_class": "PreTrainedTokenizerFast"}'
     )
@@ -127,7 +127,7 @@ def fused_run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="demo")
+    parser.add_argument("--model", default="demo", help="demo, a model folder, or 'realistic'")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--remove", nargs="+", default=["", "5,11"], help="block sets, '' = full")
     parser.add_argument("--prompt", type=int, default=84)
@@ -140,7 +140,12 @@ def main() -> None:
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    vlm = load_vlm(args.model)
+    if args.model == "realistic":  # random weights of the realistic preset (llava_build.py)
+        from vlmprune.export.models.llava_build import tiny_vlm
+
+        vlm = tiny_vlm(size="realistic")
+    else:
+        vlm = load_vlm(args.model)
     embed = vlm.adapter.decoder(vlm.model).embed_tokens.weight.detach().numpy()
     prompt = np.random.default_rng(0).integers(3, embed.shape[0], args.prompt)
     rows, scratch = [], tempfile.TemporaryDirectory()
