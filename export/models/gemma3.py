@@ -79,9 +79,7 @@ class Gemma3Adapter(ModelAdapter):
 def image_spec(path: Path, d: dict) -> ImageSpec:
     """preprocessor_config.json -> ImageSpec; one line naming the field it cannot serve."""
     where = path / hf_folder.PREPROCESSOR_CONFIG
-    for flag in ("do_resize", "do_rescale", "do_normalize", "do_convert_rgb"):
-        if d.get(flag, True) is not True:
-            raise ModelLoadError(f"{where}: field '{flag}' is {d[flag]!r}; only true is supported")
+    hf_folder.require_image_steps(where, d)
     if d.get("do_pan_and_scan"):
         raise ModelLoadError(
             f"{where}: field 'do_pan_and_scan' is true; only whole-image resizing is supported"

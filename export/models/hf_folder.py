@@ -125,3 +125,16 @@ def check_layer_types(folder: Path, config: dict) -> None:
                 f"{folder / 'config.json'}: field '{where}layer_types' has {len(types)} entries "
                 f"but '{where}num_hidden_layers' is {n} (one attention type per decoder block)"
             )
+
+
+# The image steps every runtime image processor performs unconditionally.
+IMAGE_STEPS = ("do_resize", "do_rescale", "do_normalize", "do_convert_rgb")
+
+
+def require_image_steps(where: Path, preprocessor: dict) -> None:
+    """preprocessor_config.json must leave each of IMAGE_STEPS on (absent counts as on)."""
+    for flag in IMAGE_STEPS:
+        if preprocessor.get(flag, True) is not True:
+            raise ModelLoadError(
+                f"{where}: field '{flag}' is {preprocessor[flag]!r}; only true is supported"
+            )

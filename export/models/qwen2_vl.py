@@ -244,9 +244,7 @@ def _random_image(rng: np.random.Generator, height: int, width: int) -> Any:
 def _image_spec(path: Path, d: dict) -> ImageSpec:
     """preprocessor_config.json -> ImageSpec (min/max_pixels override `size`, as in transformers)."""
     where = path / hf_folder.PREPROCESSOR_CONFIG
-    for flag in ("do_resize", "do_rescale", "do_normalize", "do_convert_rgb"):
-        if d.get(flag, True) is not True:
-            raise ModelLoadError(f"{where}: field '{flag}' is {d[flag]!r}; only true is supported")
+    hf_folder.require_image_steps(where, d)
     size = d.get("size") or {}
     try:
         return ImageSpec(

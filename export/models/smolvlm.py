@@ -48,9 +48,7 @@ def tile_spec(path: Path, config: PretrainedConfig) -> tuple[TileSpec, int]:
         required=True,
         why="the image processor: tile size, resize size, mean/std",
     )
-    for flag in ("do_resize", "do_rescale", "do_normalize", "do_convert_rgb"):
-        if d.get(flag, True) is not True:
-            raise ModelLoadError(f"{where}: field '{flag}' is {d[flag]!r}; only true is supported")
+    hf_folder.require_image_steps(where, d)
     size, tiles = d.get("size"), d.get("max_image_size")
     for name, value in (("size", size), ("max_image_size", tiles)):
         if not isinstance(value, dict) or not isinstance(value.get("longest_edge"), int):
