@@ -39,6 +39,11 @@ class SharedKvBuffer:
             for kind in ("key", "value")
         }
         self.binding = session.io_binding()
+        # The buffers never move: bound once here; each step rebinds only what changes (an
+        # input or output bound again under its name replaces the earlier binding).
+        for name, value in self.values.items():
+            self.binding.bind_ortvalue_input(f"past_key_values.{name}", value)
+            self.binding.bind_ortvalue_output(f"present.{name}", value)
 
     def run(self, inputs_embeds: np.ndarray, seqlens_k: np.ndarray) -> np.ndarray:
         """One prefill or decode step; seqlens_k = (valid length after this step) - 1 per row.
@@ -49,15 +54,12 @@ class SharedKvBuffer:
                 f"sequence of {total} tokens exceeds the KV buffer of {self.max_len} positions"
             )
         b = self.binding
-        b.clear_binding_inputs()
-        b.clear_binding_outputs()
         b.bind_cpu_input("inputs_embeds", np.ascontiguousarray(inputs_embeds, np.float32))
         b.bind_cpu_input("seqlens_k", seqlens_k.astype(np.int32))
         # GQA tells a first prompt from a decode step by S == total_sequence_length
         b.bind_cpu_input("total_sequence_length", np.array(total, np.int32))
-        for name, value in self.values.items():
-            b.bind_ortvalue_input(f"past_key_values.{name}", value)
-            b.bind_ortvalue_output(f"present.{name}", value)
         b.bind_output("logits")
         self.session.run_with_iobinding(b)
-        return b.copy_outputs_to_cpu()[-1]  # logits, bound last
+        # Only the logits come back to the host: copying every output would copy the whole
+        # KV buffer each step. Outputs keep their binding order; logits was bound last.
+        return b.get_outputs()[-1].numpy()
