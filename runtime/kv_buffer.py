@@ -30,6 +30,7 @@ class SharedKvBuffer:
         head_dim: int,
     ) -> None:
         self.session = session
+        self.batch = batch
         self.max_len = max_len
         device = session_device(session)
         shape = [batch, kv_heads, max_len, head_dim]

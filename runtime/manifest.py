@@ -19,6 +19,7 @@ from typing import Any
 
 from .arch import architecture_class, supported
 from .arch.base import Architecture, PreprocessingError
+from .decoders import Precision
 from .detect import OutdatedDetectorError, TaskDetector
 from .errors import (
     IntegrityError,
@@ -85,6 +86,7 @@ class Variant:
     expected_drop: float | None
     latency: Mapping[str, Any] | None  # filled by `vlmprune profile` (a future latency budget)
     genai_dir: Path | None = None  # a folder onnxruntime-genai opens (inside the manifest's)
+    precision: Precision = Precision.FP32  # of the decoder's MatMul weights
 
     @property
     def decoder(self) -> FileRef:
@@ -266,6 +268,12 @@ def _variant(r: _Reader, raw: object, where: str) -> Variant:
     genai = v.get("genai_dir")
     if genai is not None and not (isinstance(genai, str) and genai):
         raise r.error(f"{where}.genai_dir", "must be a non-empty string or absent")
+    precision = v.get("precision", Precision.FP32.value)
+    if precision not in {p.value for p in Precision}:
+        known = ", ".join(p.value for p in Precision)
+        raise r.error(
+            f"{where}.precision", f"is '{precision}', not one this runtime runs ({known})"
+        )
     return Variant(
         name=r.str_(v, "name", where=where),
         objective=r.str_(v, "objective", where=where),
@@ -277,6 +285,7 @@ def _variant(r: _Reader, raw: object, where: str) -> Variant:
         expected_drop=float(drop) if _is_number(drop) else None,
         latency=MappingProxyType(latency) if isinstance(latency, dict) else None,
         genai_dir=r.inside(genai, f"{where}.genai_dir") if genai else None,
+        precision=Precision(precision),
     )
 
 

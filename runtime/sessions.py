@@ -11,6 +11,7 @@ Two CPU modes (WeightsMode):
   variants are resident: all variants together cost about one model's memory.
 - `fast`: onnxruntime prepacks MatMul weights per session (its default): each resident
   variant holds its own packed copy, paid for in memory, for faster prefill.
+int4 variants are always prepacked: MatMulNBits unpacks unprepacked weights on every call.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import onnxruntime as ort
 
+from .decoders import Precision
 from .errors import IntegrityError, ProviderWarning, VariantUnavailableError
 from .manifest import FileRef, FileVerifier, Manifest, Variant
 
@@ -55,12 +57,14 @@ class SessionConfig:
         return tuple(p if isinstance(p, str) else p[0] for p in self.providers)
 
 
-def session_options(config: SessionConfig) -> ort.SessionOptions:
+def session_options(config: SessionConfig, prepack: bool = False) -> ort.SessionOptions:
+    """`prepack`: keep onnxruntime's weight prepacking whatever the mode (int4 graphs:
+    MatMulNBits without it unpacks its 4-bit weights on every call)."""
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: the runtime reports problems itself
     if config.intra_op_threads:
         options.intra_op_num_threads = config.intra_op_threads
-    if config.mode is WeightsMode.SHARED:
+    if config.mode is WeightsMode.SHARED and not prepack:
         options.add_session_config_entry("session.disable_prepacking", "1")
     return options
 
@@ -104,7 +108,12 @@ class SessionPool:
             # Evict before loading so that the peak stays within the bound during the load too.
             while len(self._decoders) >= self.config.max_resident:
                 self._decoders.popitem(last=False)  # freed with its last reference
-            session = self._create(variant.decoder, variant.name, extra=_other_files(variant))
+            session = self._create(
+                variant.decoder,
+                variant.name,
+                extra=_other_files(variant),
+                prepack=variant.precision is Precision.INT4,
+            )
             self._decoders[name] = session
             self.max_resident_seen = max(self.max_resident_seen, len(self._decoders))
             return session
@@ -134,7 +143,7 @@ class SessionPool:
             return self._shared[key]
 
     def _create(
-        self, graph: FileRef, owner: str, extra: tuple[FileRef, ...] = ()
+        self, graph: FileRef, owner: str, extra: tuple[FileRef, ...] = (), prepack: bool = False
     ) -> ort.InferenceSession:
         """Verify the graph and the files it reads, then open it; errors name the file."""
         for ref in (self.manifest.shared.weights, *extra, graph):
@@ -149,7 +158,7 @@ class SessionPool:
                 warnings.simplefilter("ignore")  # ORT's own provider warning; ours is clearer
                 session = ort.InferenceSession(
                     str(graph.path),
-                    sess_options=session_options(self.config),
+                    sess_options=session_options(self.config, prepack),
                     providers=list(self.config.providers),
                 )
         except Exception as exc:  # onnxruntime's pybind errors share no useful base class

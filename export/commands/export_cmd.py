@@ -97,6 +97,25 @@ if TYPE_CHECKING:
     help="Write a folder per variant that onnxruntime-genai opens (genai/<variant>/). Default: "
     "when onnxruntime-genai is installed and has a model type for the architecture.",
 )
+@click.option(
+    "--decoder-layout",
+    type=click.Choice(["auto", "gqa", "traced"]),
+    default="auto",
+    show_default=True,
+    help="Decoder graphs: gqa (fused GroupQueryAttention, KV cache in one preallocated buffer) "
+    "or traced (torch.onnx trace, KV cache grown by Concat). auto: gqa where it fits the "
+    "architecture (not M-RoPE).",
+)
+@click.option(
+    "--quantize",
+    "precision",
+    type=click.Choice(["fp32", "int8", "int4"]),
+    default="fp32",
+    show_default=True,
+    help="Decoder MatMul weights: int4 (MatMulNBits, 4-bit weight-only) or int8 (dynamic). "
+    "Parity is checked on the fp32 graph; the quantized one's greedy agreement and "
+    "test-split score change per dataset go into the manifest.",
+)
 @json_option
 def command(
     model_spec: str,
@@ -113,6 +132,8 @@ def command(
     score_examples: int,
     batch_size: int,
     genai: bool | None,
+    decoder_layout: str,
+    precision: str,
     as_json: bool,
 ) -> None:
     """Export pruned variants to ONNX with shared weights, check them, write the manifest.
@@ -131,6 +152,7 @@ def command(
       vlmprune export --blocks 3,4 --out variants/demo-3-4
       vlmprune export --all-tasks --model demo --suite benchmarks.toml
       vlmprune export --all-tasks --model ./Qwen2.5-VL-3B-Instruct --genai
+      vlmprune export --all-tasks --model demo --quantize int4 --out variants/demo-int4
       vlmprune manifest validate variants/demo/manifest.json
     """
     from ..manifest.detector import fit_task_detector
@@ -144,7 +166,8 @@ def command(
     )
     from ..models.loading import load_vlm
     from ..onnx.pipeline import run_export
-    from ..onnx.settings import ExportSettings, GenaiMode
+    from ..onnx.quantize import Precision
+    from ..onnx.settings import DecoderLayout, ExportSettings, GenaiMode
     from ..search.files import suite_scores_root
 
     if all_tasks == (task is not None or blocks is not None):
@@ -180,6 +203,8 @@ def command(
         batch_size=batch_size,
         progress=not as_json,
         genai=GenaiMode.AUTO if genai is None else GenaiMode.ON if genai else GenaiMode.OFF,
+        layout=None if decoder_layout == "auto" else DecoderLayout(decoder_layout),
+        precision=Precision(precision),
     )
     # Passed uncalled: the detector is fitted only once every graph passed parity.
     detector = _detector(suite, datasets, fit_task_detector)

@@ -51,6 +51,8 @@ class VariantEntry:
     scores: Mapping[str, float]  # measured on the test split, per dataset
     parity: Mapping[str, object]
     genai: Mapping[str, object] = field(default_factory=dict)  # genai_dir, genai_parity
+    precision: str = "fp32"  # of the decoder's MatMul weights
+    quantization: Mapping[str, object] | None = None  # a quantized variant's measurements
 
     def to_json(self, num_blocks: int) -> dict:
         s = self.spec
@@ -65,6 +67,8 @@ class VariantEntry:
             "expected_drop": s.expected_drop,
             "parity": dict(self.parity),
             "latency": None,
+            "precision": self.precision,
+            **({"quantization": dict(self.quantization)} if self.quantization else {}),
             **self.genai,
         }
 

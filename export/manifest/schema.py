@@ -8,6 +8,7 @@ newer than it knows. Open objects (`latency`, `task_detector`, `provenance`,
 from __future__ import annotations
 
 from ...runtime.arch import ARCHITECTURES
+from ...runtime.decoders import DecoderLayout, Precision
 
 SCHEMA_VERSION = 1
 
@@ -127,6 +128,8 @@ MANIFEST_SCHEMA: dict = {
                 "vocab_size": {"type": "integer", "minimum": 1},
                 "num_key_value_heads": {"type": "integer", "minimum": 1},
                 "head_dim": {"type": "integer", "minimum": 1},
+                # The decoder graphs' I/O (docs/contracts.md); absent: traced.
+                "decoder_layout": {"enum": [x.value for x in DecoderLayout]},
             },
         },
         # Common fields here; each architecture's own (`preprocessing_schema` of its runtime
@@ -260,6 +263,27 @@ MANIFEST_SCHEMA: dict = {
                     ],
                 },
                 "latency": {"type": ["object", "null"]},
+                # Of the decoder's MatMul weights; absent: fp32.
+                "precision": {"enum": [x.value for x in Precision]},
+                "quantization": {
+                    "type": "object",
+                    "required": ["method", "parity", "fp32_scores", "score_change"],
+                    "properties": {
+                        "method": {"type": "string"},
+                        "parity": {
+                            "type": "object",
+                            "required": ["greedy_identical", "n"],
+                        },
+                        "fp32_scores": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number"},
+                        },
+                        "score_change": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number"},
+                        },
+                    },
+                },
                 # A folder onnxruntime-genai opens (`onnxruntime_genai.Model(dir)`), if written.
                 "genai_dir": {"$ref": "#/$defs/relpath"},
                 "genai_parity": {

@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ...runtime.decoders import DecoderLayout, stepper
 from ..manifest.variants import VariantSpec
 from ..models.adapter import GraphSpec
 from ..models.loading import LoadedVlm
 from . import graphs
 from .parity import ParityReport, ParitySet, check_decoder, session_from_file, session_from_proto
+from .quantize import Precision, quantize
 from .settings import EMBED_FILE, VISION_FILE, ExportError, ExportSettings, Log, progress
 from .weights import SharedWeightsWriter, WeightsStats
 
@@ -24,9 +26,13 @@ from .weights import SharedWeightsWriter, WeightsStats
 @dataclass
 class VariantOutcome:
     spec: VariantSpec
-    parity: ParityReport
+    parity: ParityReport  # of the fp32 graph: the export's correctness criterion
     file: str | None = None  # decoder file name in the export folder (None: not written)
     scores: dict[str, float] = field(default_factory=dict)  # test split, per dataset
+    # A quantized variant: the written graph against PyTorch fp32 (informative, not a gate:
+    # 4-bit weights change logits by far more than any fp32 tolerance), and its own scores.
+    quantized: ParityReport | None = None
+    fp32_scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -38,6 +44,8 @@ class BuildResult:
     weights: WeightsStats
     seconds: dict[str, float]
     max_new_tokens: int  # longest reference answer (in tokens) of the parity examples, + 2
+    layout: DecoderLayout = DecoderLayout.TRACED
+    precision: Precision = Precision.FP32
 
     @property
     def written(self) -> list[VariantOutcome]:
@@ -57,8 +65,11 @@ class _Work:
     writer: SharedWeightsWriter
     parity_set: ParitySet
     embed_session: ort.InferenceSession
+    layout: DecoderLayout
     probes: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)  # prefill logits
-    seconds: dict[str, float] = field(default_factory=lambda: {"export": 0.0, "parity": 0.0})
+    seconds: dict[str, float] = field(
+        default_factory=lambda: {"export": 0.0, "parity": 0.0, "quantize": 0.0}
+    )
 
     def timed(self, stage: str, start: float) -> float:
         now = time.perf_counter()
@@ -79,6 +90,10 @@ def build_graphs(
     `extra_graphs`: (file name, graph) written into `staging` with the same shared weights
     (the onnxruntime-genai folders' vision and embedding graphs); checked by their user.
     """
+    try:
+        layout = graphs.choose_layout(vlm, settings.layout)
+    except graphs.LayoutError as exc:
+        raise ExportError(str(exc)) from None
     start = time.perf_counter()
     parity_set = ParitySet.build(
         vlm, settings.datasets, settings.parity_examples, settings.batch_size
@@ -87,7 +102,7 @@ def build_graphs(
     with SharedWeightsWriter(staging) as writer:
         vision, embed = graphs.export_vision_encoder(vlm), graphs.export_embed_tokens(vlm)
         embed_session = session_from_proto(embed)
-        work = _Work(vlm, settings, writer, parity_set, embed_session)
+        work = _Work(vlm, settings, writer, parity_set, embed_session, layout)
         work.seconds["parity_inputs"] = inputs_s
         shared_diff = parity_set.attach_shared(session_from_proto(vision), embed_session)
         if not shared_diff <= settings.parity.atol:
@@ -122,7 +137,9 @@ def build_graphs(
                 f"failed parity and was not written: {outcome.parity.problem()}"
             )
     max_new = max(b.max_new_tokens for b in parity_set.batches)
-    return BuildResult(outcomes, shared_diff, weights, work.seconds, max_new)
+    return BuildResult(
+        outcomes, shared_diff, weights, work.seconds, max_new, layout, settings.precision
+    )
 
 
 def _groups(specs: Sequence[VariantSpec]) -> list[tuple[tuple[int, ...], list[VariantSpec]]]:
@@ -137,15 +154,24 @@ def _export_group(
     work: _Work, removed: tuple[int, ...], group: list[VariantSpec]
 ) -> list[VariantOutcome]:
     vlm, start = work.vlm, time.perf_counter()
+    precision, quantized = work.settings.precision, None
     with vlm.adapter.removed(vlm.model, removed):
-        proto = graphs.export_decoder(vlm)
+        proto = graphs.export_decoder(vlm, work.layout)
         session = session_from_proto(proto)
         start = work.timed("export", start)
         report = check_decoder(
             vlm, session, work.embed_session, work.parity_set, work.settings.parity
         )
         start = work.timed("parity", start)
-    outcomes = [VariantOutcome(spec, report) for spec in group]
+        if report.passed and precision is not Precision.FP32:
+            proto = quantize(proto, precision, f"decoder of '{group[0].name}'")
+            session = session_from_proto(proto)
+            start = work.timed("quantize", start)
+            quantized = check_decoder(
+                vlm, session, work.embed_session, work.parity_set, work.settings.parity
+            )
+            start = work.timed("parity", start)
+    outcomes = [VariantOutcome(spec, report, quantized=quantized) for spec in group]
     if not report.passed:
         return outcomes
     work.probes[removed] = _probe(session, work.parity_set)
@@ -164,14 +190,9 @@ def _probe(session: ort.InferenceSession, parity_set: ParitySet, rows: int = 4) 
     """Last-position prefill logits (rows, V) of the first parity batch (small to keep)."""
     batch = parity_set.batches[0]
     mask = batch.mask[:rows]
-    feed = {
-        "inputs_embeds": batch.onnx_embeds[:rows],
-        "attention_mask": mask,
-        "position_ids": batch.positions[..., :rows, :],
-    }
-    for arg in session.get_inputs()[3:]:
-        feed[arg.name] = np.zeros((len(mask), arg.shape[1], 0, arg.shape[3]), np.float32)
-    return session.run(["logits"], feed)[0][:, -1]
+    with stepper(session, len(mask), mask.shape[1]) as steps:
+        logits = steps.prefill(batch.onnx_embeds[:rows], mask, batch.positions[..., :rows, :])
+    return logits[:, -1]
 
 
 def _check_written(

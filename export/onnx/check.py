@@ -19,8 +19,9 @@ import onnx
 
 from ...runtime.arch import architecture_class
 from ...runtime.arch.base import Architecture, PreprocessingError
+from ...runtime.decoders import DecoderLayout
 from ..manifest.build import SCHEMA_VERSION, schema_problems, semantic_problems, sha256_file
-from .io_names import decoder_input_names, decoder_output_names
+from .io_names import decoder_input_names, decoder_output_names, fused_input_names
 from .weights import ALIGN_MIN_BYTES, ALIGNMENT, external_refs
 
 MAX_IR_VERSION = 10  # onnxruntime 1.20
@@ -179,11 +180,18 @@ def _check_graphs(manifest: dict, present: dict[str, Path], load_sessions: bool)
 def _decoder_io(model: dict, layers: int, position_rows: int | None) -> tuple[dict, dict]:
     hidden, heads, head_dim = model["hidden_size"], model["num_key_value_heads"], model["head_dim"]
     cache = [None, heads, None, head_dim]
-    inputs = {name: cache for name in decoder_input_names(layers)}
-    positions = [position_rows, None, None] if position_rows else [None, None]
-    inputs.update(
-        inputs_embeds=[None, None, hidden], attention_mask=[None, None], position_ids=positions
-    )
+    layout = DecoderLayout(model.get("decoder_layout", DecoderLayout.TRACED.value))
+    if layout is DecoderLayout.GQA:
+        inputs = {name: cache for name in fused_input_names(layers)}
+        inputs.update(
+            inputs_embeds=[None, None, hidden], seqlens_k=[None], total_sequence_length=[]
+        )
+    else:
+        inputs = {name: cache for name in decoder_input_names(layers)}
+        positions = [position_rows, None, None] if position_rows else [None, None]
+        inputs.update(
+            inputs_embeds=[None, None, hidden], attention_mask=[None, None], position_ids=positions
+        )
     outputs = {name: cache for name in decoder_output_names(layers)}
     outputs["logits"] = [None, None, model["vocab_size"]]
     return inputs, outputs

@@ -33,6 +33,8 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 from transformers import PretrainedConfig
 
+from .io_names import decoder_output_names, fused_input_names  # noqa: F401  (re-exported)
+
 # GroupQueryAttention and SkipSimplifiedLayerNormalization live in onnxruntime's contrib domain;
 # SimplifiedLayerNormalization is registered by onnxruntime under the default domain.
 MS_DOMAIN = "com.microsoft"
@@ -55,18 +57,35 @@ class FusedLayout:
     max_positions: int
 
 
-def fused_input_names(num_layers: int) -> list[str]:
-    past = [f"past_key_values.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
-    return ["inputs_embeds", "seqlens_k", "total_sequence_length", *past]
-
-
-def fused_output_names(num_layers: int) -> list[str]:
-    present = [f"present.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
-    return ["logits", *present]
+fused_output_names = decoder_output_names  # same outputs as the traced graph
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float32).cpu().numpy()
+
+
+# Text decoders whose blocks are exactly what this graph computes: pre-norm RMSNorm, q/k/v/o
+# (biases allowed), one RoPE over all heads, SiLU-gated MLP, full causal attention.
+FUSABLE_MODEL_TYPES = ("llama", "qwen2")
+
+
+def check_fusable(config: PretrainedConfig, decoder: nn.Module) -> None:
+    """FusedDecoderError naming what this graph does not implement for `decoder`."""
+    model_type = getattr(config, "model_type", "")
+    if model_type not in FUSABLE_MODEL_TYPES:
+        raise FusedDecoderError(
+            f"text model type '{model_type}' is not one the fused graph implements "
+            f"({', '.join(FUSABLE_MODEL_TYPES)})"
+        )
+    if getattr(config, "use_sliding_window", False):
+        raise FusedDecoderError(
+            "text config use_sliding_window=true: the fused graph is causal only"
+        )
+    _check_supported(config)
+    for i, layer in enumerate(decoder.layers):
+        attn = layer.self_attn
+        if hasattr(attn, "q_norm") or hasattr(attn, "k_norm"):
+            raise FusedDecoderError(f"block {i} normalises q/k: the fused graph does not")
 
 
 def _check_supported(config: PretrainedConfig) -> None:

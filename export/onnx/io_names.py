@@ -15,3 +15,9 @@ def decoder_input_names(num_layers: int) -> list[str]:
 def decoder_output_names(num_layers: int) -> list[str]:
     present = [f"present.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
     return ["logits", *present]
+
+
+def fused_input_names(num_layers: int) -> list[str]:
+    """The gqa layout's inputs (fused_decoder.py); its outputs are decoder_output_names."""
+    past = [f"past_key_values.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
+    return ["inputs_embeds", "seqlens_k", "total_sequence_length", *past]

@@ -27,6 +27,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from ...runtime.decoders import cache_layout, stepper
 from ...runtime.generation import greedy_decode, left_pad
 from ..evaluation.evaluate import MAX_NEW_TOKENS_CAP
 from ..evaluation.generation import greedy_generate
@@ -288,32 +289,27 @@ def _logit_diffs(
     embeds = batch.torch_embeds[rows]
     mask = torch.from_numpy(batch.mask[rows])
     positions = torch.from_numpy(batch.positions[..., rows, :])
-    input_names = [i.name for i in session.get_inputs()]
-    shape = (embeds.shape[0], *_cache_dims(session))
-    past = [torch.zeros(shape) for _ in input_names[3:]]
-    torch_past = list(past)
+    cache = cache_layout(session)
+    empty = torch.zeros(embeds.shape[0], cache.num_kv_heads, 0, cache.head_dim)
+    torch_past = [empty] * (2 * cache.num_layers)
     diffs = {"prefill": 0.0, "decode": 0.0}
-    for step in range(config.decode_steps + 1):
-        feed = [embeds, mask, positions, *past]
-        ort_out = session.run(None, dict(zip(input_names, [t.numpy() for t in feed], strict=True)))
-        ref = module(embeds, mask, positions, *torch_past)
-        real = mask[:, -embeds.shape[1] :].numpy()  # (B, T): compare real positions only
-        key = "prefill" if step == 0 else "decode"
-        diffs[key] = max(diffs[key], _max_diff(ort_out[0], ref[0].numpy(), real))
-        past = [torch.from_numpy(x) for x in ort_out[1:]]
-        torch_past = list(ref[1:])
-        next_ids = ref[0][:, -1].argmax(-1)  # the same token for both sides
-        embeds = vlm.model.get_input_embeddings()(next_ids)[:, None, :]
-        positions = positions[..., -1:] + 1
-        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+    total = embeds.shape[1] + config.decode_steps + 1
+    with stepper(session, embeds.shape[0], total) as steps:
+        for step in range(config.decode_steps + 1):
+            if step == 0:
+                ours = steps.prefill(embeds.numpy(), mask.numpy(), positions.numpy())
+            else:
+                ours = steps.step(embeds.numpy())
+            ref = module(embeds, mask, positions, *torch_past)
+            real = mask[:, -embeds.shape[1] :].numpy()  # (B, T): compare real positions only
+            key = "prefill" if step == 0 else "decode"
+            diffs[key] = max(diffs[key], _max_diff(ours, ref[0].numpy(), real))
+            torch_past = list(ref[1:])
+            next_ids = ref[0][:, -1].argmax(-1)  # the same token for both sides
+            embeds = vlm.model.get_input_embeddings()(next_ids)[:, None, :]
+            positions = positions[..., -1:] + 1
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
     return diffs["prefill"], diffs["decode"]
-
-
-def _cache_dims(session: ort.InferenceSession) -> tuple[int, int, int]:
-    past = [i for i in session.get_inputs() if i.name.startswith("past_key_values.")]
-    if not past:
-        raise ValueError("decoder graph has no past_key_values inputs")
-    return past[0].shape[1], 0, past[0].shape[3]
 
 
 def _max_diff(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:

@@ -29,8 +29,8 @@ from ..manifest.build import (
 )
 from ..manifest.variants import VariantSpec
 from ..models.loading import LoadedVlm
-from . import genai, graphs
-from .build import BuildResult, build_graphs
+from . import genai, graphs, quantize
+from .build import BuildResult, VariantOutcome, build_graphs
 from .folder import (
     check_destination,
     folder_bytes,
@@ -39,6 +39,7 @@ from .folder import (
     sigterm_as_interrupt,
     staging_folder,
 )
+from .quantize import Precision
 from .scores import measure_scores, selection_maps
 from .settings import (
     EMBED_FILE,
@@ -91,11 +92,14 @@ class ExportSummary:
             "bytes_on_disk": self.bytes_on_disk,
             "files": self.files,
             "genai": self.genai,
+            "decoder_layout": r.layout.value,
+            "precision": r.precision.value,
             "seconds": {"total": self.seconds, **r.seconds},
         }
 
 
-def _outcome_json(o: object) -> dict:
+def _outcome_json(o: VariantOutcome) -> dict:
+    quantized = {"quantized_parity": o.quantized.to_json()} if o.quantized else {}
     return {
         "name": o.spec.name,
         "objective": o.spec.objective,
@@ -103,6 +107,8 @@ def _outcome_json(o: object) -> dict:
         "file": o.file,
         "parity": {**o.parity.to_json(), "passed": o.parity.passed},
         "scores": o.scores,
+        **quantized,
+        **({"fp32_scores": o.fp32_scores} if o.fp32_scores else {}),
     }
 
 
@@ -171,7 +177,7 @@ def _stage(
     extra = genai.staged_graphs(genai_plan.spec) if genai_plan.spec is not None else []
     result = build_graphs(vlm, specs, settings, staging, log, extra)
     start = time.perf_counter()
-    measure_scores(vlm, result.outcomes, settings)
+    measure_scores(vlm, result.outcomes, settings, staging)
     result.seconds["scores"] = time.perf_counter() - start
     vlm.tokenizer.save(str(staging / TOKENIZER_FILE))
     genai_result, genai_info = _genai_folders(vlm, genai_plan, result, settings, staging, log)
@@ -263,7 +269,13 @@ def _manifest_inputs(
     dims = graphs.decoder_dims(vlm)
     variants = [
         VariantEntry(
-            o.spec, (entry(o.file),), o.scores, o.parity.to_json(), genai_fields(o.spec.name)
+            o.spec,
+            (entry(o.file),),
+            o.scores,
+            o.parity.to_json(),
+            genai_fields(o.spec.name),
+            result.precision.value,
+            _quantization(o, result.precision),
         )
         for o in result.written
     ]
@@ -283,6 +295,7 @@ def _manifest_inputs(
             "vocab_size": dims.vocab_size,
             "num_key_value_heads": dims.num_kv_heads,
             "head_dim": dims.head_dim,
+            "decoder_layout": result.layout.value,
         },
         preprocessing=preprocessing,
         generation=_generation(vlm, result),
@@ -298,6 +311,28 @@ def _manifest_inputs(
         task_type_selection=evidence,
         provenance=_provenance(vlm, settings, extra),
     )
+
+
+def _quantization(outcome: VariantOutcome, precision: Precision) -> dict | None:
+    """A quantized variant's greedy agreement with PyTorch fp32 and its score change."""
+    if outcome.quantized is None:
+        return None
+    q = outcome.quantized
+    return {
+        "method": quantize.method(precision),
+        "parity": {
+            "greedy_identical": q.identical,
+            "n": q.n,
+            "prefill_max_abs_diff": q.prefill_max_abs_diff,
+            "decode_max_abs_diff": q.decode_max_abs_diff,
+        },
+        "fp32_scores": dict(outcome.fp32_scores),
+        "score_change": {
+            d: outcome.scores[d] - outcome.fp32_scores[d]
+            for d in outcome.scores
+            if d in outcome.fp32_scores
+        },
+    }
 
 
 def _provenance(vlm: LoadedVlm, settings: ExportSettings, extra: dict) -> dict:

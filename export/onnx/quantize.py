@@ -14,21 +14,28 @@ every call.
 from __future__ import annotations
 
 import tempfile
-from enum import Enum
 from pathlib import Path
 
 import onnx
 
+from ...runtime.decoders import Precision
 from ..errors import VlmpruneError
 
 INT4_BLOCK_SIZE = 32
 INT4_ACCURACY_LEVEL = 4
+__all__ = ["Precision", "QuantizationError", "parse_precision", "quantize", "method"]
 
 
-class Precision(str, Enum):
-    FP32 = "fp32"
-    INT8 = "int8"
-    INT4 = "int4"
+def method(precision: Precision) -> str:
+    """What the quantizer did, in words (the manifest records it)."""
+    if Precision(precision) is Precision.INT4:
+        return (
+            f"MatMulNBits 4-bit weight-only, blocks of {INT4_BLOCK_SIZE}, symmetric, "
+            f"accuracy level {INT4_ACCURACY_LEVEL}"
+        )
+    if Precision(precision) is Precision.INT8:
+        return "dynamic int8 (quantize_dynamic: int8 MatMul weights, activations at run time)"
+    return "none"
 
 
 class QuantizationError(VlmpruneError):

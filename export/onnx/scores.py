@@ -5,18 +5,31 @@ variant serves a task type whose datasets chose different ones."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..manifest.build import choose_task_type_variants
 from ..models.loading import LoadedVlm
 from ..tasks.base import TaskDataset
 from .build import BuildResult, VariantOutcome
-from .settings import ExportSettings, progress
+from .quantize import Precision
+from .settings import EMBED_FILE, ExportSettings, progress
+
+if TYPE_CHECKING:
+    from ..evaluation.evaluate import Evaluator
 
 
 def measure_scores(
-    vlm: LoadedVlm, outcomes: list[VariantOutcome], settings: ExportSettings
+    vlm: LoadedVlm,
+    outcomes: list[VariantOutcome],
+    settings: ExportSettings,
+    staging: Path | None = None,
 ) -> None:
-    """Test-split score of every written variant on every dataset (PyTorch, blocks removed)."""
+    """Test-split score of every written variant on every dataset (PyTorch, blocks removed).
+
+    Quantized variants (settings.precision): PyTorch's fp32 scores become `fp32_scores` and
+    `scores` are what the written graphs in `staging` answer, through the runtime's decoding.
+    """
     from ..evaluation.evaluate import Evaluator
     from ..tasks.base import Split
 
@@ -33,6 +46,54 @@ def measure_scores(
     for outcome in outcomes:
         if outcome.file is not None:
             outcome.scores = dict(scores[outcome.spec.removed_blocks])
+    if settings.precision is not Precision.FP32:
+        if staging is None:
+            raise ValueError("quantized variants are scored from their files: staging is needed")
+        _quantized_scores(evaluator, outcomes, settings, staging)
+
+
+def _quantized_scores(
+    evaluator: Evaluator, outcomes: list[VariantOutcome], settings: ExportSettings, staging: Path
+) -> None:
+    """Each quantized graph's own test-split scores, decoded by the torch-free runtime loop.
+
+    The input embeddings are PyTorch's (vision and embed_tokens graphs stay fp32 and match
+    them to ~1e-6): only the quantized decoder differs from the fp32 measurement.
+    """
+    from ...runtime.generation import greedy_decode
+    from ..evaluation.evaluate import score_result
+    from ..tasks.base import Split
+    from .parity import session_from_file
+
+    vlm, datasets = evaluator.vlm, export_datasets(settings)
+    embed = session_from_file(staging / EMBED_FILE)
+    measured: dict[str, dict[str, float]] = {}  # decoder file -> dataset -> score
+    written = [o for o in outcomes if o.file is not None]
+    for outcome in progress(written, settings.progress, "quantized test-split scores", "variant"):
+        outcome.fp32_scores = outcome.scores
+        if outcome.file not in measured:
+            decoder = session_from_file(staging / outcome.file)
+            row: dict[str, float] = {}
+            for name, dataset in datasets.items():
+                prepared = evaluator.prepare(dataset, Split.TEST, settings.score_examples)
+                predictions = []
+                for embeds, mask, positions in prepared.batches:
+                    tokens = greedy_decode(
+                        decoder,
+                        embed,
+                        embeds.numpy(),
+                        mask.numpy(),
+                        positions.numpy(),
+                        vlm.eos_ids,
+                        prepared.max_new_tokens,
+                    ).tokens
+                    predictions += [
+                        vlm.tokenizer.decode(t, skip_special_tokens=True).strip() for t in tokens
+                    ]
+                removed = outcome.spec.removed_blocks
+                row[name] = score_result(prepared, predictions, removed).score
+            measured[outcome.file] = row
+        outcome.scores = dict(measured[outcome.file])
 
 
 def calib_relative_drops(

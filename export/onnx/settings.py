@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from ...runtime.decoders import DecoderLayout
 from ..errors import VlmpruneError
 from ..tasks.base import TaskDataset
 from . import graphs
 from .parity import ParityConfig
+from .quantize import Precision
 
 MANIFEST_FILE = "manifest.json"
 MARKER_FILE = "vlmprune_export.json"
@@ -46,6 +48,8 @@ class ExportSettings:
     parity: ParityConfig = field(default_factory=ParityConfig)
     progress: bool = True
     genai: GenaiMode = GenaiMode.AUTO  # onnxruntime-genai folders (genai.py)
+    layout: DecoderLayout | None = None  # None: gqa where the fused graph fits (graphs.py)
+    precision: Precision = Precision.FP32  # decoder MatMul weights (quantize.py)
 
 
 def stderr_log(message: str) -> None:

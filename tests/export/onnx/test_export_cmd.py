@@ -215,3 +215,58 @@ def test_leftovers_of_killed_exports_are_cleaned_or_restored(tmp_path):
     staging = folder.staging_folder(out)
     assert (out / "weights.bin").read_bytes() == b"previous"  # killed mid-swap: put back
     assert sorted(p.name for p in tmp_path.iterdir()) == [staging.name, "demo"]
+
+
+def test_default_layout_is_gqa_and_traced_on_request(tiny_export, project):
+    _, manifest, summary = tiny_export
+    assert summary["decoder_layout"] == "gqa" and summary["precision"] == "fp32"
+    written = json.loads(manifest.read_text())
+    assert written["model"]["decoder_layout"] == "gqa"
+    assert {v["precision"] for v in written["variants"]} == {"fp32"}
+    root, args = project
+    out = root / "traced"
+    result = run_cli(*args, "--blocks", "1", "--decoder-layout", "traced", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["decoder_layout"] == "traced"
+    assert run_cli("manifest", "validate", out / "manifest.json").exit_code == 0
+
+
+def test_int4_export_validates_answers_and_states_its_score_change(project):
+    """The CI check of a quantized export: MatMulNBits graphs, validated, run, measured."""
+    import onnx
+
+    root, args = project
+    out = root / "int4"
+    result = run_cli(
+        *args, "--blocks", "1", "--include-full", "--quantize", "int4", "--out", out, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["precision"] == "int4" and summary["seconds"]["quantize"] > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    for variant in manifest["variants"]:
+        assert variant["precision"] == "int4"
+        q = variant["quantization"]
+        assert q["method"].startswith("MatMulNBits 4-bit")
+        assert 0 <= q["parity"]["greedy_identical"] <= q["parity"]["n"] > 0
+        assert set(q["score_change"]) == set(variant["scores"]) == set(q["fp32_scores"])
+        for dataset, change in q["score_change"].items():
+            assert change == variant["scores"][dataset] - q["fp32_scores"][dataset]
+        ops = {n.op_type for n in onnx.load(out / variant["files"][0]["path"]).graph.node}
+        assert "MatMulNBits" in ops and "GroupQueryAttention" in ops
+    assert run_cli("manifest", "validate", out / "manifest.json").exit_code == 0
+
+    from PIL import Image
+
+    from vlmprune.runtime.api import Runtime
+
+    runtime = Runtime.from_manifest(out / "manifest.json")
+    answer = runtime.generate(Image.new("RGB", (40, 40), (200, 30, 30)), "What color is it?")
+    assert answer.variant == "blocks_1" and answer.tokens
+
+
+def test_unknown_precision_is_refused_before_anything_is_written(project):
+    root, args = project
+    result = run_cli(*args, "--blocks", "1", "--quantize", "int3", "--out", root / "x")
+    assert result.exit_code != 0 and "'int3' is not one of" in result.output
+    assert not (root / "x").exists()

@@ -145,3 +145,82 @@ def test_shared_kv_buffer_greedy_matches_torch_batched_and_reused() -> None:
         assert answers == expected
     with pytest.raises(InputError, match="exceeds the KV buffer of 32"):
         buffer.run(embed(padded).detach().numpy(), np.array([40, 3]))
+
+
+def _greedy_recompute(model: LlamaForCausalLM, ids: torch.Tensor, steps: int) -> list[int]:
+    """Greedy by full recomputation, no stop token (generate() masks EOS under min_new_tokens)."""
+    out = []
+    with torch.no_grad():
+        for _ in range(steps):
+            out.append(int(model(input_ids=ids).logits[0, -1].argmax()))
+            ids = torch.cat([ids, torch.tensor([[out[-1]]])], dim=1)
+    return out
+
+
+def _embed_session(model: LlamaForCausalLM) -> ort.InferenceSession:
+    """An embed_tokens graph (input_ids -> inputs_embeds) holding the model's table."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    table = numpy_helper.from_array(model.model.embed_tokens.weight.detach().numpy(), "table")
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "input_ids"], ["inputs_embeds"])],
+        "embed",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["b", "s"])],
+        [helper.make_tensor_value_info("inputs_embeds", TensorProto.FLOAT, ["b", "s", 64])],
+        [table],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _left_padded(model: LlamaForCausalLM, prompts: list[torch.Tensor], width: int):
+    from vlmprune.runtime.generation import left_pad, positions_from_mask
+
+    ids, mask = left_pad([p[0].tolist() for p in prompts], 0)
+    if width > ids.shape[1]:  # extra padding columns, as a row subset of a wider batch has
+        extra = width - ids.shape[1]
+        ids = np.pad(ids, ((0, 0), (extra, 0)))
+        mask = np.pad(mask, ((0, 0), (extra, 0)))
+    embeds = model.model.embed_tokens(torch.from_numpy(ids)).detach().numpy()
+    return embeds, mask, positions_from_mask(mask)
+
+
+@pytest.mark.parametrize("extra_width", [0, 3])
+def test_greedy_decode_takes_left_padded_batches_on_the_gqa_layout(extra_width) -> None:
+    """The runtime loop hands the gqa graph left-padded rows (moved right inside decoders.py):
+    every row's tokens equal transformers' greedy generate of that row alone."""
+    from vlmprune.runtime.decoders import DecoderLayout, decoder_layout
+    from vlmprune.runtime.generation import greedy_decode
+
+    model = _tiny_llama()
+    session, _ = _session(model)
+    assert decoder_layout(session) is DecoderLayout.GQA
+    gen = torch.Generator().manual_seed(3)
+    prompts = [torch.randint(3, 97, (1, n), generator=gen) for n in (5, 9, 2)]
+    embeds, mask, positions = _left_padded(model, prompts, 9 + extra_width)
+    out = greedy_decode(session, _embed_session(model), embeds, mask, positions, [1000], 7)
+    assert out.tokens == [_greedy_recompute(model, p, 7) for p in prompts]
+
+
+def test_concurrent_requests_on_one_gqa_session_get_their_own_buffers() -> None:
+    """Threads running one session at once never share a KV buffer (decoders.py's pool)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vlmprune.runtime.generation import greedy_decode
+
+    model = _tiny_llama()
+    session, _ = _session(model)
+    embed = _embed_session(model)
+    gen = torch.Generator().manual_seed(4)
+    requests = [[torch.randint(3, 97, (1, int(n)), generator=gen)] for n in range(2, 14)]
+    inputs = [_left_padded(model, r, r[0].shape[1]) for r in requests]
+
+    def answer(i: int) -> list[list[int]]:
+        embeds, mask, positions = inputs[i]
+        return greedy_decode(session, embed, embeds, mask, positions, [1000], 6).tokens
+
+    alone = [answer(i) for i in range(len(inputs))]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(answer, list(range(len(inputs))) * 3))
+    assert together == alone * 3

@@ -31,7 +31,9 @@ def _logits(graph: onnx.ModelProto, layout, embeds: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(
     ("precision", "op", "tolerance"),
     [
-        (Precision.INT8, {"MatMulInteger", "DynamicQuantizeMatMul"}, 0.05),
+        # int8: 0.03-0.12 of the largest logit on this random model, by CPU (the u8s8 kernels
+        # without VNNI saturate differently)
+        (Precision.INT8, {"MatMulInteger", "DynamicQuantizeMatMul"}, 0.2),
         (Precision.INT4, {"MatMulNBits"}, 0.15),
     ],
 )

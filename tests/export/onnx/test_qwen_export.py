@@ -2,6 +2,7 @@
 the runtime's answers against transformers' `generate` on the pruned model for every
 variant, and onnxruntime-genai's folders (Qwen2.5-VL) against the runtime."""
 
+import json
 import sys
 
 import numpy as np
@@ -168,3 +169,14 @@ def test_genai_flag_without_the_package_is_one_clear_error(qwen_vlm, monkeypatch
     with pytest.raises(ExportError, match=r"--genai: onnxruntime-genai is not installed"):
         plan(qwen_vlm("qwen2_5_vl"), GenaiMode.ON)
     assert plan(qwen_vlm("qwen2_5_vl"), GenaiMode.AUTO).spec is None
+
+
+def test_m_rope_decoders_stay_traced_and_gqa_is_refused(exports, qwen_vlm):
+    from vlmprune.export.onnx.graphs import LayoutError, choose_layout
+    from vlmprune.runtime.decoders import DecoderLayout
+
+    manifest, _, summary = exports["qwen2_5_vl"]
+    assert summary.result.layout is DecoderLayout.TRACED
+    assert json.loads(manifest.read_text())["model"]["decoder_layout"] == "traced"
+    with pytest.raises(LayoutError, match="M-RoPE"):
+        choose_layout(qwen_vlm("qwen2_5_vl"), DecoderLayout.GQA)

@@ -1,0 +1,223 @@
+"""The two decoder graph layouts, behind one stepping interface (docs/contracts.md).
+
+    traced  inputs_embeds, attention_mask, position_ids, past_key_values.*  -> logits, present.*
+            (export/onnx/graphs.py): the KV cache grows by Concat, fed back each step
+    gqa     inputs_embeds, seqlens_k, total_sequence_length, past_key_values.*  -> logits,
+            present.* (export/onnx/fused_decoder.py): GroupQueryAttention writes into one
+            preallocated buffer per layer, bound as both past and present (kv_buffer.py)
+
+Callers always hand over left-padded batches, because the architectures compute prefill
+positions on them. GroupQueryAttention on CPU needs the padding on the right (it reads each
+row's last position from seqlens_k), so the gqa stepper moves every row's tokens to the left
+edge and its logits back: nothing outside this module knows about right padding.
+
+Buffers are reused across requests: each session keeps a small pool, one buffer per request
+in flight, so threads running the same variant never share one (sessions.py's contract).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import InputError
+from .kv_buffer import SharedKvBuffer
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+MAX_POSITIONS_KEY = "vlmprune.max_positions"  # gqa graphs: rows of the rotary caches
+_POOL_SIZE = 4  # idle buffers kept per session (more requests in flight allocate their own)
+_PAST = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
+_ORT_FLOAT = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+}
+
+
+class DecoderLayout(str, Enum):
+    TRACED = "traced"
+    GQA = "gqa"
+
+
+class Precision(str, Enum):
+    """Of a decoder's MatMul weights (export/onnx/quantize.py writes int8 and int4)."""
+
+    FP32 = "fp32"
+    INT8 = "int8"
+    INT4 = "int4"
+
+
+def decoder_layout(session: onnxruntime.InferenceSession) -> DecoderLayout:
+    names = {i.name for i in session.get_inputs()}
+    return DecoderLayout.GQA if "seqlens_k" in names else DecoderLayout.TRACED
+
+
+@dataclass(frozen=True)
+class CacheLayout:
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+    dtype: type
+
+
+def cache_layout(session: onnxruntime.InferenceSession) -> CacheLayout:
+    """Layers, kv heads, head_dim and dtype of the session's past_key_values inputs."""
+    layers: set[int] = set()
+    kv_heads = head_dim = None
+    dtype: type = np.float32
+    for arg in session.get_inputs():
+        match = _PAST.match(arg.name)
+        if match is None:
+            continue
+        layers.add(int(match.group(1)))
+        kv_heads, head_dim = arg.shape[1], arg.shape[3]
+        dtype = _ORT_FLOAT.get(arg.type, np.float32)
+    if layers != set(range(len(layers))):
+        raise ValueError(f"decoder cache inputs are not numbered 0..L-1: {sorted(layers)}")
+    if layers and not (isinstance(kv_heads, int) and isinstance(head_dim, int)):
+        raise ValueError("decoder cache inputs need static kv_heads and head_dim dimensions")
+    return CacheLayout(len(layers), kv_heads or 0, head_dim or 0, dtype)
+
+
+def max_positions(session: onnxruntime.InferenceSession) -> int | None:
+    """The positions a gqa graph's rotary caches cover (None: no limit recorded)."""
+    value = session.get_modelmeta().custom_metadata_map.get(MAX_POSITIONS_KEY)
+    return int(value) if value is not None else None
+
+
+class TracedStepper:
+    """The traced graph: the cache comes back as `present.*` and is fed in again."""
+
+    def __init__(self, session: onnxruntime.InferenceSession, cache: CacheLayout) -> None:
+        self.session = session
+        self.layers, self.kv_heads = cache.num_layers, cache.num_kv_heads
+        self.head_dim, self.dtype = cache.head_dim, cache.dtype
+        self._outputs = [o.name for o in session.get_outputs()]
+
+    def prefill(self, embeds: np.ndarray, mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        batch = embeds.shape[0]
+        empty = np.zeros((batch, self.kv_heads, 0, self.head_dim), dtype=self.dtype)
+        self._past = {
+            f"past_key_values.{i}.{kind}": empty
+            for i in range(self.layers)
+            for kind in ("key", "value")
+        }
+        self._mask = np.ascontiguousarray(mask, dtype=np.int64)
+        self._positions = np.ascontiguousarray(positions, dtype=np.int64)
+        return self._run(np.ascontiguousarray(embeds, dtype=self.dtype))
+
+    def step(self, embeds: np.ndarray) -> np.ndarray:
+        self._positions = self._positions[..., -1:] + 1
+        ones = np.ones((self._mask.shape[0], 1), dtype=np.int64)
+        self._mask = np.concatenate([self._mask, ones], axis=1)
+        return self._run(embeds.astype(self.dtype, copy=False))
+
+    def _run(self, embeds: np.ndarray) -> np.ndarray:
+        feed = {
+            "inputs_embeds": embeds,
+            "attention_mask": self._mask,
+            "position_ids": self._positions,
+            **self._past,
+        }
+        outputs = dict(zip(self._outputs, self.session.run(None, feed), strict=True))
+        self._past = {
+            name: outputs[name.replace("past_key_values.", "present.", 1)] for name in self._past
+        }
+        return outputs["logits"]
+
+
+class GqaStepper:
+    """The gqa graph on a preallocated buffer: no cache goes in or out of a step."""
+
+    def __init__(self, buffer: SharedKvBuffer) -> None:
+        self.buffer = buffer
+
+    def prefill(self, embeds: np.ndarray, mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        if positions.ndim != 2:  # (3, B, T): M-RoPE positions are not what GQA's rotary takes
+            raise ValueError("a gqa decoder takes (B, T) positions, not multi-row (M-RoPE) ones")
+        real = mask.astype(bool)
+        self._lengths = lengths = real.sum(axis=1).astype(np.int64)
+        width, longest = embeds.shape[1], int(lengths.max())
+        rows = np.arange(embeds.shape[0])[:, None]
+        # Left-padded row b holds its n tokens in [width - n, width): move them to [0, n).
+        # The width can exceed the longest row (a subset of a padded batch); GQA needs
+        # S <= total_sequence_length, so the right-padded batch is `longest` wide.
+        start = (width - lengths)[:, None]
+        right = embeds[rows, np.minimum(start + np.arange(longest)[None, :], width - 1)]
+        logits = self.buffer.run(right, lengths - 1)
+        back = np.arange(width)[None, :] - start  # left position p <- right index p - start
+        left = logits[rows, np.clip(back, 0, longest - 1)]
+        left[~real] = 0.0  # padding positions: nothing was computed for them
+        return left
+
+    def step(self, embeds: np.ndarray) -> np.ndarray:
+        logits = self.buffer.run(embeds, self._lengths)  # the new token sits at index n
+        self._lengths = self._lengths + 1
+        return logits
+
+
+class _BufferPool:
+    """Idle KV buffers of one session, by batch size; one per request in flight."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[SharedKvBuffer] = []
+
+    def take(
+        self, session: onnxruntime.InferenceSession, cache: CacheLayout, batch: int, needed: int
+    ) -> SharedKvBuffer:
+        with self._lock:
+            for i, buffer in enumerate(self._idle):
+                if buffer.batch == batch and buffer.max_len >= needed:
+                    return self._idle.pop(i)
+        limit = max_positions(session)
+        size = 1 << max(needed - 1, 1).bit_length()  # room to grow before the next allocation
+        if limit is not None:
+            size = min(size, limit)
+        return SharedKvBuffer(
+            session, cache.num_layers, batch, cache.num_kv_heads, size, cache.head_dim
+        )
+
+    def give_back(self, buffer: SharedKvBuffer) -> None:
+        with self._lock:
+            self._idle.append(buffer)
+            self._idle.sort(key=lambda b: -b.max_len)
+            del self._idle[_POOL_SIZE:]  # the largest stay: they serve the most requests
+
+
+_pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # session -> _BufferPool
+_pools_lock = threading.Lock()
+
+
+@contextmanager
+def stepper(
+    session: onnxruntime.InferenceSession, batch: int, total_len: int
+) -> Iterator[TracedStepper | GqaStepper]:
+    """A stepper for one request of `batch` rows reaching `total_len` positions at most."""
+    cache = cache_layout(session)
+    if decoder_layout(session) is DecoderLayout.TRACED:
+        yield TracedStepper(session, cache)
+        return
+    limit = max_positions(session)
+    if limit is not None and total_len > limit:
+        raise InputError(
+            f"the prompt and its new tokens need {total_len} positions; the decoder's rotary "
+            f"tables cover {limit}"
+        )
+    with _pools_lock:
+        pool = _pools.setdefault(session, _BufferPool())
+    buffer = pool.take(session, cache, batch, total_len)
+    try:
+        yield GqaStepper(buffer)
+    finally:
+        pool.give_back(buffer)
