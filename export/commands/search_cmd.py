@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,9 +24,17 @@ from .options import (
 from .suite_option import suite_option
 
 if TYPE_CHECKING:
+    from ..evaluation.backend import EvalBackend
     from ..models.loading import LoadedVlm
     from ..search.scoring import ScoreSource
     from ..tasks.base import TaskDataset
+
+
+class Backend(str, Enum):
+    """Where the evaluations of `scores` and `search` run."""
+
+    LOCAL = "local"  # this process, or --workers spawned processes on this machine
+    RAY = "ray"  # --workers Ray actors, on a local Ray or a cluster (--ray-address)
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,9 @@ class EvalOptions:
     device: str
     batch_size: int
     workers: int
+    backend: Backend
+    ray_address: str | None
+    gpus_per_worker: float | None
     limit: int | None
     cache_dir: str | None
     no_cache: bool
@@ -49,7 +61,9 @@ def _common(f):  # noqa: ANN001, ANN202
 
     @functools.wraps(f)
     def command(**kwargs: object) -> None:
-        return f(EvalOptions(**{name: kwargs.pop(name) for name in names}), **kwargs)
+        opts = EvalOptions(**{name: kwargs.pop(name) for name in names})
+        _check_backend(opts)
+        return f(opts, **kwargs)
 
     for option in (
         click.option(
@@ -79,7 +93,31 @@ def _common(f):  # noqa: ANN001, ANN202
             default=1,
             show_default=True,
             help="Evaluation processes, each with its own copy of the model, spread round-robin "
-            "over the visible GPUs with --device cuda (1: evaluate in this process).",
+            "over the visible GPUs with --device cuda (1: evaluate in this process). "
+            "With --backend ray: the number of Ray actors.",
+        ),
+        click.option(
+            "--gpus-per-worker",
+            type=float,
+            default=None,
+            help="--backend ray --device cuda: GPUs per actor; a fraction packs several actors "
+            "on one GPU (default 1).",
+        ),
+        click.option(
+            "--ray-address",
+            default=None,
+            metavar="ADDR",
+            help="--backend ray: a running Ray cluster (e.g. 10.0.0.1:6379 or auto; default: "
+            "start a local Ray for the command).",
+        ),
+        click.option(
+            "--backend",
+            type=click.Choice([b.value for b in Backend]),
+            default=Backend.LOCAL.value,
+            show_default=True,
+            callback=lambda _ctx, _param, value: Backend(value),
+            help="Where evaluations run: local (this machine's processes) or ray (Ray actors, "
+            "pip install 'vlmprune[ray]').",
         ),
         device_option,
         datasets_option,
@@ -87,6 +125,54 @@ def _common(f):  # noqa: ANN001, ANN202
     ):
         command = option(command)
     return command
+
+
+def _check_backend(opts: EvalOptions) -> None:
+    """Backend flags that cannot work, before any model is loaded."""
+    from ..errors import VlmpruneError
+
+    if opts.backend is not Backend.RAY:
+        for flag, value in (
+            ("--ray-address", opts.ray_address),
+            ("--gpus-per-worker", opts.gpus_per_worker),
+        ):
+            if value is not None:
+                raise VlmpruneError(f"{flag} needs --backend ray")
+        return
+    if opts.gpus_per_worker is not None:
+        if opts.device != "cuda":
+            raise VlmpruneError(
+                "--gpus-per-worker needs --device cuda (CPU actors take one core each)"
+            )
+        if not opts.gpus_per_worker > 0:
+            raise VlmpruneError(f"--gpus-per-worker must be > 0, got {opts.gpus_per_worker:g}")
+    from ..evaluation.ray_backend import import_ray, probe_address
+
+    import_ray()  # missing Ray or an unreachable cluster: one line now, before the model loads
+    if opts.ray_address:
+        probe_address(opts.ray_address)
+
+
+def _pool(opts: EvalOptions, selected: list[TaskDataset]) -> EvalBackend | None:
+    """The evaluation backend the options ask for; None: evaluate in this process."""
+    if opts.backend is Backend.RAY:
+        from ..evaluation.ray_backend import RayPool
+
+        gpus = 1.0 if opts.gpus_per_worker is None else opts.gpus_per_worker
+        return RayPool(
+            opts.model_spec,
+            selected,
+            opts.device,
+            opts.workers,
+            opts.batch_size,
+            gpus_per_worker=gpus,
+            address=opts.ray_address,
+        )
+    if opts.workers > 1:
+        from ..evaluation.pool import EvalPool
+
+        return EvalPool(opts.model_spec, selected, opts.device, opts.workers, opts.batch_size)
+    return None
 
 
 def _load(opts: EvalOptions) -> tuple[LoadedVlm, list[TaskDataset]]:
@@ -111,19 +197,14 @@ def _sources(
     splits: list[str],
     progress: bool,
 ) -> Iterator[list[ScoreSource]]:
-    """One ScoreSource per split, sharing one evaluator, cache and worker pool (if workers > 1)."""
+    """One ScoreSource per split, sharing one evaluator, cache and backend (see _pool)."""
     from ..evaluation.cache import EvalCache
     from ..evaluation.evaluate import Evaluator
-    from ..evaluation.pool import EvalPool
     from ..search.scoring import ScoreSource
 
     evaluator = Evaluator(vlm, device=opts.device, batch_size=opts.batch_size)
     cache = EvalCache(opts.cache_dir, enabled=not opts.no_cache)
-    pool = (
-        EvalPool(opts.model_spec, selected, opts.device, opts.workers, opts.batch_size)
-        if opts.workers > 1
-        else None
-    )
+    pool = _pool(opts, selected)
     with pool or nullcontext():
         yield [
             ScoreSource(evaluator, cache, selected, split, opts.limit, pool, progress)
