@@ -13,6 +13,7 @@ every call.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -73,6 +74,9 @@ def quantize(
 
 def _int4(model: onnx.ModelProto) -> onnx.ModelProto:
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    # It logs two INFO lines per MatMul to stderr: an export's progress is ours to report.
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
 
     copy = onnx.ModelProto()
     copy.CopyFrom(model)  # the quantizer rewrites the graph it is given in place
