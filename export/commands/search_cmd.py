@@ -223,8 +223,8 @@ def search_command(
     """
     from ..errors import UnknownNameError
     from ..search.beam import GenericObjective, check_search_args
-    from ..search.run import SearchSettings, run_search
     from ..search.files import GENERIC
+    from ..search.run import SearchSettings, run_search
     from ..search.screen import screen_settings
 
     try:
