@@ -265,6 +265,18 @@ def scores_command(opts: EvalOptions, split: str, as_json: bool) -> None:
 @click.option(
     "--exhaustive", is_flag=True, help="Score every set of size k (ground truth; small N·K only)."
 )
+@click.option(
+    "--screen",
+    default=None,
+    help="Rank each beam step's candidates by a teacher-forced measure first: nll (of the "
+    "reference answer) | kl (from the unpruned model over its greedy answer).",
+)
+@click.option(
+    "--verify-top",
+    type=int,
+    default=None,
+    help="With --screen: candidates per beam entry evaluated exactly (default 2).",
+)
 @json_option
 def search_command(
     opts: EvalOptions,
@@ -272,6 +284,8 @@ def search_command(
     max_remove: int,
     objective: str,
     exhaustive: bool,
+    screen: str | None,
+    verify_top: int | None,
     as_json: bool,
 ) -> None:
     """Beam search for the best removal set of every size k, per dataset and generic.
@@ -286,10 +300,13 @@ def search_command(
       vlmprune search --model demo --objective worst --device cuda
       vlmprune search --model demo --datasets code_match,shapes_vqa --limit 100 --exhaustive --max-remove 2
       vlmprune search --model demo --suite benchmarks.toml --scores-dir scores-bench --device cuda
+      vlmprune search --model demo --screen kl --verify-top 2 --device cuda
     """
     from ..errors import UnknownNameError
     from ..search.beam import GenericObjective, check_search_args
+    from ..search.files import GENERIC
     from ..search.run import SearchSettings, run_search
+    from ..search.screen import screen_settings
 
     try:
         goal = GenericObjective(objective)
@@ -297,9 +314,10 @@ def search_command(
         raise UnknownNameError(
             f"Unknown objective '{objective}'. Available: {', '.join(o.value for o in GenericObjective)}"
         ) from None
+    screening = screen_settings(screen, verify_top, exhaustive)
     vlm, selected = _load(opts)
     check_search_args(vlm.num_blocks, max_remove, beam_width)  # before any worker starts
-    settings = SearchSettings(max_remove, beam_width, goal, exhaustive, opts.limit)
+    settings = SearchSettings(max_remove, beam_width, goal, exhaustive, opts.limit, screening)
     sources = _sources(opts, vlm, selected, ["calib", "test"], progress=not as_json)
     with sources as (calib, test):
         root = _scores_root(opts)
@@ -314,12 +332,20 @@ def search_command(
         "cache_hits": calib.cache.hits,
         "forward_passes": passes,
     }
+    screened = docs[GENERIC]["search"].get("screen")
+    if screened is not None:  # teacher-forced decoder calls, apart from generation's
+        stats["teacher_forced_passes"] = screened["teacher_forced_passes"]
     if as_json:
         click.echo(json.dumps({"best": summary, "stats": stats}, indent=2))
         return
     for name, sets in summary.items():
         click.echo(f"{name:<16} " + "  ".join(f"k={i + 1}:{s}" for i, s in enumerate(sets)))
     click.echo(f"evaluations computed {stats['computed']}, cache hits {stats['cache_hits']}")
+    if screened is not None:
+        click.echo(
+            f"screened by {screened['measure']}, top {screened['verify_top']} per beam entry "
+            f"verified exactly: {stats['teacher_forced_passes']} teacher-forced passes"
+        )
 
 
 @click.command("compare")

@@ -131,9 +131,15 @@ class Evaluator:
         )
 
     def predictions(self, prepared: PreparedSet, removed: Iterable[int] = ()) -> list[str]:
+        decode = self.vlm.tokenizer.decode
+        rows = self.greedy_ids(prepared, removed)
+        return [decode(ids, skip_special_tokens=True).strip() for ids in rows]
+
+    def greedy_ids(self, prepared: PreparedSet, removed: Iterable[int] = ()) -> list[list[int]]:
+        """The greedy answer's token ids per example (stop token excluded), in order."""
         vlm = self.vlm
         removed = tuple(removed)
-        out: list[str] = []
+        out: list[list[int]] = []
         with vlm.adapter.removed(vlm.model, removed):
             batches = prepared.batches
             if self.progress:
@@ -142,8 +148,7 @@ class Evaluator:
                 rows = greedy_generate(vlm, embeds, mask, prepared.max_new_tokens, positions)
                 # The loop runs until every row has emitted EOS (stripped) or max_new_tokens.
                 self.forward_passes += min(prepared.max_new_tokens, max(map(len, rows)) + 1)
-                for ids in rows:
-                    out.append(vlm.tokenizer.decode(ids, skip_special_tokens=True).strip())
+                out.extend(rows)
         return out
 
     def evaluate(

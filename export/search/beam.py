@@ -20,6 +20,8 @@ from ..errors import VlmpruneError
 from .scoring import ScoreSource
 
 Loss = Callable[[tuple[int, ...]], float]
+# A step's candidates, grouped by the beam entry they extend -> the candidates to rank.
+Shortlist = Callable[[dict[tuple[int, ...], list[tuple[int, ...]]]], Iterable[tuple[int, ...]]]
 
 
 class GenericObjective(str, Enum):
@@ -99,19 +101,25 @@ def check_search_args(num_blocks: int, max_remove: int, beam_width: int) -> None
         )
 
 
-def beam_search(loss: Loss, num_blocks: int, max_remove: int, beam_width: int) -> list[BestSet]:
+def beam_search(
+    loss: Loss,
+    num_blocks: int,
+    max_remove: int,
+    beam_width: int,
+    shortlist: Shortlist | None = None,
+) -> list[BestSet]:
+    """`shortlist` (None: every candidate) picks which of a step's candidates `loss` ranks."""
     check_search_args(num_blocks, max_remove, beam_width)
     beams: list[tuple[int, ...]] = [()]
     best = []
     for k in range(1, max_remove + 1):
-        candidates = sorted(
-            {
-                tuple(sorted((*beam, b)))
-                for beam in beams
-                for b in range(num_blocks)
-                if b not in beam
-            }
-        )
+        children = {
+            beam: [tuple(sorted((*beam, b))) for b in range(num_blocks) if b not in beam]
+            for beam in beams
+        }
+        candidates = sorted({c for kids in children.values() for c in kids})
+        if shortlist is not None:
+            candidates = sorted(set(shortlist(children)))
         ranked = _rank(loss, candidates)
         beams = [c for c, _ in ranked[:beam_width]]
         best.append(BestSet(k, ranked[0][0], ranked[0][1]))

@@ -21,6 +21,7 @@ from .beam import (
 from .files import GENERIC, new_scores_doc, write_scores
 from .leave_one_out import leave_one_out, leave_one_out_pairs, split_half_stability
 from .scoring import ScoreSource
+from .screen import ScreenSettings, ScreenSource, Shortlist, screen_loss
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class SearchSettings:
     objective: GenericObjective = GenericObjective.MEAN
     exhaustive: bool = False
     limit: int | None = None  # examples per dataset (None: the whole split)
+    screen: ScreenSettings | None = None  # None: every candidate evaluated exactly
 
 
 def _doc(source: ScoreSource, objective: str, model: str, **extra: object) -> dict:
@@ -83,44 +85,77 @@ def run_search(
     """Best sets per k for every dataset and the generic objective, measured on test too."""
     needs = "the search measures its chosen sets on it and needs"
     require_examples(test.datasets.values(), test.split, 1, needs)
+    screen = new_screen_source(calib, settings)  # checks its input before anything runs
     docs = run_scores(calib, model, root, progress)
     names = list(calib.datasets)
-    search = exhaustive_search if settings.exhaustive else beam_search
-    width = {} if settings.exhaustive else {"beam_width": settings.beam_width}
-    found: dict[str, list[BestSet]] = {}
-    objectives = [*names, GENERIC]
-    for name in _bar(objectives, "search", progress):
-        loss = (
-            generic_loss(calib, names, settings.objective)
-            if name == GENERIC
-            else dataset_loss(calib, name)
-        )
-        found[name] = search(loss, calib.num_blocks, settings.max_remove, **width)
+    found, shortlists = search_objectives(calib, settings, screen, progress)
     meta = {
         "beam_width": None if settings.exhaustive else settings.beam_width,
         "exhaustive": settings.exhaustive,
         "max_remove": settings.max_remove,
         "generic_objective": settings.objective.value,
     }
+    if screen is not None:  # absent otherwise: files without screening stay as they were
+        meta["screen"] = {**settings.screen.to_json(), "teacher_forced_passes": screen.passes}
+
+    def search_doc(name: str, best: list[dict]) -> dict:
+        if screen is None:
+            return {**meta, "best": best}
+        return {**meta, "screen": {**meta["screen"], **shortlists[name].to_json()}, "best": best}
+
     test.prefetch(_test_pairs(names, found))
     for name in names:
-        docs[name]["search"] = {
-            **meta,
-            "best": [_best_row(calib, test, name, b) for b in found[name]],
-        }
+        docs[name]["search"] = search_doc(
+            name, [_best_row(calib, test, name, b) for b in found[name]]
+        )
         docs[name]["versus_generic"] = [
             _versus(test, name, s, g) for s, g in zip(found[name], found[GENERIC], strict=True)
         ]
         write_scores(root, model, docs[name])
     generic = _doc(calib, GENERIC, model)
     generic["leave_one_out"] = _generic_loo(calib, names, settings.objective)
-    generic["search"] = {
-        **meta,
-        "best": [_generic_row(calib, test, names, b) for b in found[GENERIC]],
-    }
+    generic["search"] = search_doc(
+        GENERIC, [_generic_row(calib, test, names, b) for b in found[GENERIC]]
+    )
     docs[GENERIC] = generic
     write_scores(root, model, generic)
     return docs
+
+
+def new_screen_source(calib: ScoreSource, settings: SearchSettings) -> ScreenSource | None:
+    if settings.screen is None:
+        return None
+    datasets = list(calib.datasets.values())
+    return ScreenSource(
+        calib.evaluator, datasets, settings.screen.measure, calib.split, calib.limit
+    )
+
+
+def search_objectives(
+    calib: ScoreSource,
+    settings: SearchSettings,
+    screen: ScreenSource | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, list[BestSet]], dict[str, Shortlist]]:
+    """The best sets of every dataset and the generic objective on calib (and, when
+    screening, each objective's shortlist hook with its counts)."""
+    names = list(calib.datasets)
+    search = exhaustive_search if settings.exhaustive else beam_search
+    width = {} if settings.exhaustive else {"beam_width": settings.beam_width}
+    found: dict[str, list[BestSet]] = {}
+    shortlists: dict[str, Shortlist] = {}
+    for name in _bar([*names, GENERIC], "search", progress):
+        generic = name == GENERIC
+        loss = (
+            generic_loss(calib, names, settings.objective) if generic else dataset_loss(calib, name)
+        )
+        hook = {}
+        if screen is not None:
+            screened = screen_loss(screen, names if generic else [name], settings.objective)
+            shortlists[name] = Shortlist(screened, settings.screen.verify_top)
+            hook = {"shortlist": shortlists[name]}
+        found[name] = search(loss, calib.num_blocks, settings.max_remove, **width, **hook)
+    return found, shortlists
 
 
 def _test_pairs(names: list[str], found: dict[str, list[BestSet]]) -> list[tuple[str, tuple]]:
