@@ -149,8 +149,12 @@ def tokenizer_config(tok, kind: str) -> dict:
     out = {
         "added_tokens_decoder": {
             str(tok.token_to_id(t)): {
-                "content": t, "lstrip": False, "normalized": False, "rstrip": False,
-                "single_word": False, "special": True,
+                "content": t,
+                "lstrip": False,
+                "normalized": False,
+                "rstrip": False,
+                "single_word": False,
+                "special": True,
             }
             for t in ADDED
         },  # fmt: skip
