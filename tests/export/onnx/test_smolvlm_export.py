@@ -14,7 +14,7 @@ from vlmprune.export.onnx.check import validate_manifest
 from vlmprune.runtime import Request, Runtime
 
 SPECS = [VariantSpec("generic", "generic", None, (1,), 0.01), full_variant()]
-SIZES = [(20, 20), (40, 90), (96, 96)]  # 1 tile; 2 x 3 tiles + global; 3 x 3 + global
+SIZES = [(20, 96), (40, 90), (96, 96)]  # 1 x 3 tiles + global; 2 x 3 + 1; 3 x 3 + 1
 PROMPTS = ["What color is the circle?", "Read the code.", "How many?"]
 GREEDY = dict(do_sample=False, temperature=None, top_p=None, top_k=None)
 STEPS = 8
@@ -87,7 +87,7 @@ def test_runtime_equals_transformers_generate(exports, smolvlm_vlm, smolvlm_fold
         ]
         assert any(len(t) > 2 for t in expected)  # answers long enough to compare
         requests = [Request(im, p, variant.name) for im, p in zip(images, PROMPTS, strict=True)]
-        batch = runtime.generate_batch(requests, max_new_tokens=STEPS)  # left-padded, 1-10 tiles
+        batch = runtime.generate_batch(requests, max_new_tokens=STEPS)  # left-padded, 4-10 tiles
         single = [runtime.generate(r.image, r.prompt, r.task_hint, max_new_tokens=STEPS) for r in requests]  # fmt: skip
         assert [list(r.tokens) for r in batch] == expected, variant.name
         assert [list(r.tokens) for r in single] == expected, variant.name
