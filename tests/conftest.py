@@ -50,3 +50,34 @@ def qwen_vlm(qwen_folder):
         return loaded[kind]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def smolvlm_folder(tmp_path_factory):
+    """smolvlm_folder(kind) -> a tiny SmolVLM / Idefics3 folder as downloaded (built once
+    each; tests/smolvlm_folders.py). Tests must not modify it (copy it first)."""
+    from smolvlm_folders import make_folder
+
+    built = {}
+
+    def get(kind: str):
+        if kind not in built:
+            built[kind] = make_folder(kind, tmp_path_factory.mktemp(kind) / kind)
+        return built[kind]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def smolvlm_vlm(smolvlm_folder):
+    """smolvlm_vlm(kind) -> the tiny folder loaded (shared: restore what you change)."""
+    from vlmprune.export.models.loading import load_vlm
+
+    loaded = {}
+
+    def get(kind: str):
+        if kind not in loaded:
+            loaded[kind] = load_vlm(str(smolvlm_folder(kind)))
+        return loaded[kind]
+
+    return get

@@ -11,6 +11,7 @@ from transformers import PreTrainedModel
 from . import (
     llava,  # noqa: F401  (registers LlavaAdapter)
     qwen2_vl,  # noqa: F401  (registers QwenVLAdapter: qwen2_vl, qwen2_5_vl)
+    smolvlm,  # noqa: F401  (registers SmolVLMAdapter: smolvlm, idefics3)
 )
 from .adapter import ADAPTERS, ModelAdapter
 

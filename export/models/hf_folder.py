@@ -16,8 +16,11 @@ Every problem is one line naming the file and, where it applies, the field.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tokenizers import Tokenizer
 
 from ..errors import ModelLoadError
 
@@ -138,3 +141,77 @@ def require_image_steps(where: Path, preprocessor: dict) -> None:
             raise ModelLoadError(
                 f"{where}: field '{flag}' is {preprocessor[flag]!r}; only true is supported"
             )
+
+
+@dataclass(frozen=True)
+class TextFiles:
+    """A folder's text side: tokenizer, chat template, special and stop tokens."""
+
+    tokenizer: Tokenizer
+    template: str
+    template_file: Path  # where the template came from, for error messages
+    specials: dict[str, str]  # template variables: bos_token, eos_token, ...
+    image_token: str  # the token of config.json's image_token_id
+    stop_tokens: tuple[str, ...]  # eos first
+    pad_token: str
+
+
+def read_text_files(folder: Path, config: Any) -> TextFiles:
+    """tokenizer.json, tokenizer_config.json, the chat template and generation_config.json,
+    with config.json's `image_token_id` checked to be a token of the tokenizer."""
+    tokenizer = Tokenizer.from_file(str(tokenizer_json(folder)))
+    tokenizer_config = read_json(folder, TOKENIZER_CONFIG, required=False)
+    template, source = chat_template(folder)
+    generation = read_json(folder, GENERATION_CONFIG, required=False)
+    image_token = tokenizer.id_to_token(int(config.image_token_id))
+    if image_token is None:
+        raise ModelLoadError(
+            f"{folder / 'config.json'}: field 'image_token_id' ({config.image_token_id}) is "
+            f"not a token of {TOKENIZER_JSON}"
+        )
+    specials = {
+        key: value
+        for key in ("bos_token", "eos_token", "unk_token", "pad_token")
+        if (value := special_token(tokenizer_config, key)) is not None
+    }
+    stops = stop_tokens(folder, tokenizer, tokenizer_config, generation, config)
+    return TextFiles(
+        tokenizer=tokenizer,
+        template=template,
+        template_file=folder / source,
+        specials=specials,
+        image_token=image_token,
+        stop_tokens=stops,
+        pad_token=pad_token(tokenizer, tokenizer_config, generation, stops[0]),
+    )
+
+
+def stop_tokens(
+    folder: Path, tokenizer: Tokenizer, tokenizer_config: dict, generation: dict, config: Any
+) -> tuple[str, ...]:
+    """generation_config.json's eos ids (Qwen's releases: <|im_end|>, <|endoftext|>), else
+    the tokenizer's eos token; the chat template ends a turn with the first."""
+    ids = generation.get("eos_token_id", getattr(config, "eos_token_id", None))
+    ids = [ids] if isinstance(ids, int) else list(ids or [])
+    tokens = [tokenizer.id_to_token(int(i)) for i in ids]
+    if any(t is None for t in tokens):
+        raise ModelLoadError(
+            f"{folder / GENERATION_CONFIG}: field 'eos_token_id' ({ids}) names ids that "
+            f"are not in {TOKENIZER_JSON}"
+        )
+    eos = special_token(tokenizer_config, "eos_token")
+    # generate stops at exactly generation_config's ids; the tokenizer's eos goes first
+    ordered = sorted(tokens, key=lambda t: t != eos) if tokens else [eos] if eos else []
+    if not ordered:
+        raise ModelLoadError(
+            f"{folder}: no stop token ({GENERATION_CONFIG} 'eos_token_id' or "
+            f"{TOKENIZER_CONFIG} 'eos_token')"
+        )
+    return tuple(ordered)
+
+
+def pad_token(tokenizer: Tokenizer, tokenizer_config: dict, generation: dict, eos: str) -> str:
+    pad = special_token(tokenizer_config, "pad_token")
+    if pad is None and isinstance(generation.get("pad_token_id"), int):
+        pad = tokenizer.id_to_token(generation["pad_token_id"])
+    return pad or eos  # the pad token's embedding never matters: padding is masked

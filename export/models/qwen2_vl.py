@@ -57,39 +57,26 @@ class QwenVLAdapter(ModelAdapter):
         return model.lm_head
 
     def read_folder(self, path: Path, config: PretrainedConfig) -> tuple[QwenSpec, Tokenizer]:
-        tokenizer = Tokenizer.from_file(str(hf_folder.tokenizer_json(path)))
-        tokenizer_config = hf_folder.read_json(path, hf_folder.TOKENIZER_CONFIG, required=False)
-        template, source = hf_folder.chat_template(path)
+        text = hf_folder.read_text_files(path, config)
         image_processor = hf_folder.read_json(
             path,
             hf_folder.PREPROCESSOR_CONFIG,
             required=True,
             why="the image processor: min/max pixels, patch and merge sizes, mean/std",
         )
-        generation = hf_folder.read_json(path, hf_folder.GENERATION_CONFIG, required=False)
-        image_token = tokenizer.id_to_token(int(config.image_token_id))
-        if image_token is None:
-            raise ModelLoadError(
-                f"{path / 'config.json'}: field 'image_token_id' ({config.image_token_id}) is "
-                f"not a token of {hf_folder.TOKENIZER_JSON}"
-            )
-        specials = {
-            key: value
-            for key in ("bos_token", "eos_token", "unk_token", "pad_token")
-            if (value := hf_folder.special_token(tokenizer_config, key)) is not None
-        }
-        stops = _stop_tokens(path, tokenizer, tokenizer_config, generation, config)
         spec = QwenSpec(
             image_processor=_image_spec(path, image_processor),
             vision=_vision_spec(config),
-            chat_prompt=chat_prompt(template, image_token, specials, str(path / source)),
-            image_token=image_token,
+            chat_prompt=chat_prompt(
+                text.template, text.image_token, text.specials, str(text.template_file)
+            ),
+            image_token=text.image_token,
             image_token_id=int(config.image_token_id),
-            eos_token=stops[0],
-            pad_token=_pad_token(path, tokenizer, tokenizer_config, generation, stops[0]),
-            stop_tokens=stops,
+            eos_token=text.stop_tokens[0],
+            pad_token=text.pad_token,
+            stop_tokens=text.stop_tokens,
         )
-        return spec, tokenizer
+        return spec, text.tokenizer
 
     def runtime_architecture(self, model: PreTrainedModel, spec: QwenSpec) -> Qwen2VL:
         return Qwen2VL(spec)
@@ -272,36 +259,3 @@ def _vision_spec(config: PretrainedConfig) -> VisionSpec:
         if config.model_type == QWEN2_5_VL
         else None,
     )
-
-
-def _stop_tokens(
-    path: Path, tokenizer: Tokenizer, tokenizer_config: dict, generation: dict, config: object
-) -> tuple[str, ...]:
-    """generation_config.json's eos ids (the releases: <|im_end|>, <|endoftext|>), else the
-    tokenizer's eos token; the chat template ends a turn with the first."""
-    ids = generation.get("eos_token_id", getattr(config, "eos_token_id", None))
-    ids = [ids] if isinstance(ids, int) else list(ids or [])
-    tokens = [tokenizer.id_to_token(int(i)) for i in ids]
-    if any(t is None for t in tokens):
-        raise ModelLoadError(
-            f"{path / hf_folder.GENERATION_CONFIG}: field 'eos_token_id' ({ids}) names ids that "
-            f"are not in {hf_folder.TOKENIZER_JSON}"
-        )
-    eos = hf_folder.special_token(tokenizer_config, "eos_token")
-    # generate stops at exactly generation_config's ids; the tokenizer's eos goes first
-    ordered = sorted(tokens, key=lambda t: t != eos) if tokens else [eos] if eos else []
-    if not ordered:
-        raise ModelLoadError(
-            f"{path}: no stop token ({hf_folder.GENERATION_CONFIG} 'eos_token_id' or "
-            f"{hf_folder.TOKENIZER_CONFIG} 'eos_token')"
-        )
-    return tuple(ordered)
-
-
-def _pad_token(
-    path: Path, tokenizer: Tokenizer, tokenizer_config: dict, generation: dict, eos: str
-) -> str:
-    pad = hf_folder.special_token(tokenizer_config, "pad_token")
-    if pad is None and isinstance(generation.get("pad_token_id"), int):
-        pad = tokenizer.id_to_token(generation["pad_token_id"])
-    return pad or eos  # the pad token's embedding never matters: padding is masked

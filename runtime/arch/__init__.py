@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import (
     llava,  # noqa: F401  (registers Llava)
     qwen2_vl,  # noqa: F401  (registers Qwen2VL for qwen2_vl and qwen2_5_vl)
+    smolvlm,  # noqa: F401  (registers SmolVLM for smolvlm and idefics3)
 )
 from .base import ARCHITECTURES, Architecture
 

@@ -1,0 +1,226 @@
+"""SmolVLM / SmolVLM2 / Idefics3 on the runtime side: each image cut into fixed-size tiles
+plus a global image (`smolvlm_images`), the model's chat template (rendered by the builder
+into pieces), `image_seq_len` image tokens per tile between the processor's markers, image
+features at the `<image>` positions in token order, and plain (B, T) positions.
+
+Mirrors transformers 5.23: `Idefics3Processor` / `SmolVLMProcessor` expand the template's one
+`<image>` per image into its tiles' markers and tokens, and the model puts the connector's
+features at every `<image>` token in order (`masked_scatter`). The decoder is a plain Llama,
+so positions count real tokens only (left padding does not shift them). The builder's side
+is `vlmprune.export.models.smolvlm`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import InputError
+from ..generation import positions_from_mask
+from .base import Architecture, PreprocessingError, register_architecture
+from .chat import ChatPrompt, Slot
+from .smolvlm_images import IMAGE_TOKEN, Tiles, TileSpec, image_prompt, preprocess_image
+
+if TYPE_CHECKING:
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+MAX_TILES_PER_CALL = 64  # bounds the vision call's activations; a tile's cost is fixed
+
+
+@dataclass(frozen=True)
+class SmolSpec:
+    """The manifest's `preprocessing` section for SmolVLM / Idefics3."""
+
+    tiles: TileSpec
+    image_seq_len: int  # image tokens per tile (after the connector's pixel shuffle)
+    chat_prompt: ChatPrompt
+    image_token_id: int  # of IMAGE_TOKEN
+    eos_token: str
+    pad_token: str
+    stop_tokens: tuple[str, ...]  # generation ends at any of these (eos_token first)
+    tokenizer_file: str = "tokenizer.json"
+
+    def to_dict(self) -> dict:
+        tiles = asdict(self.tiles)
+        tiles["image_mean"], tiles["image_std"] = (
+            list(tiles["image_mean"]),
+            list(tiles["image_std"]),
+        )
+        return {
+            "tiles": tiles,
+            "image_seq_len": self.image_seq_len,
+            "chat_prompt": self.chat_prompt.to_dict(),
+            "image_token": IMAGE_TOKEN,
+            "image_token_id": self.image_token_id,
+            "eos_token": self.eos_token,
+            "pad_token": self.pad_token,
+            "stop_tokens": list(self.stop_tokens),
+            "tokenizer_file": self.tokenizer_file,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SmolSpec:
+        tiles = dict(d["tiles"])
+        tiles["image_mean"] = tuple(float(x) for x in tiles["image_mean"])
+        tiles["image_std"] = tuple(float(x) for x in tiles["image_std"])
+        return cls(
+            tiles=TileSpec(**tiles),
+            image_seq_len=int(d["image_seq_len"]),
+            chat_prompt=ChatPrompt.from_dict(d["chat_prompt"]),
+            image_token_id=int(d["image_token_id"]),
+            eos_token=str(d["eos_token"]),
+            pad_token=str(d["pad_token"]),
+            stop_tokens=tuple(str(t) for t in d.get("stop_tokens", [d["eos_token"]])),
+            tokenizer_file=str(d.get("tokenizer_file", "tokenizer.json")),
+        )
+
+
+_POSITIVE = {"type": "integer", "minimum": 1}
+_TRIPLE = {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}
+
+
+@register_architecture
+class SmolVLM(Architecture):
+    """One image per request, split into tiles, in the model's chat template."""
+
+    model_types = ("smolvlm", "idefics3")
+    preprocessing_schema = {
+        "required": ["tiles", "image_seq_len", "chat_prompt", "image_token", "stop_tokens"],
+        "properties": {
+            "tiles": {
+                "type": "object",
+                "required": ["longest_edge", "tile", "do_image_splitting"],
+                "properties": {
+                    "longest_edge": _POSITIVE,
+                    "tile": _POSITIVE,
+                    "do_image_splitting": {"type": "boolean"},
+                    "image_mean": _TRIPLE,
+                    "image_std": {**_TRIPLE, "items": {"type": "number", "exclusiveMinimum": 0}},
+                    "rescale_factor": {"type": "number", "exclusiveMinimum": 0},
+                    "resample": {"type": "integer", "minimum": 0},
+                },
+            },
+            "image_seq_len": _POSITIVE,
+            "chat_prompt": {
+                "type": "object",
+                "required": ["parts", "slots"],
+                "properties": {
+                    "parts": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+                    "slots": {"type": "array", "items": {"enum": ["image", "prompt"]}},
+                },
+            },
+            "image_token": {"const": IMAGE_TOKEN},
+            "stop_tokens": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        },
+    }
+
+    def __init__(self, spec: SmolSpec) -> None:
+        if spec.chat_prompt.num_images != 1:
+            raise PreprocessingError(
+                "preprocessing.chat_prompt.slots", "must hold exactly one 'image' slot"
+            )
+        self.spec = spec
+        self.image_token_id = spec.image_token_id
+
+    @classmethod
+    def from_preprocessing(cls, pre: Mapping[str, Any]) -> SmolVLM:
+        for name in ("tiles", "image_seq_len", "chat_prompt", "image_token_id", "eos_token"):
+            if name not in pre:
+                raise PreprocessingError(f"preprocessing.{name}", "is missing")
+        try:
+            spec = SmolSpec.from_dict(pre)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise PreprocessingError(
+                "preprocessing", f"is not a valid SmolVLM spec ({exc})"
+            ) from None
+        t = spec.tiles
+        if len(t.image_std) != 3 or len(t.image_mean) != 3 or 0.0 in t.image_std:
+            raise PreprocessingError(
+                "preprocessing.tiles.image_mean/image_std", "need 3 values each, std non-zero"
+            )
+        if min(t.tile, t.longest_edge, spec.image_seq_len) < 1:
+            raise PreprocessingError(
+                "preprocessing.tiles", "tile, longest_edge and image_seq_len must be >= 1"
+            )
+        return cls(spec)
+
+    def preprocessing(self) -> dict:
+        return self.spec.to_dict()
+
+    def preprocess(self, image: Image.Image) -> Tiles:
+        return preprocess_image(image, self.spec.tiles)
+
+    def prompt_text(self, prompt: str, image: Any) -> str:
+        return self.spec.chat_prompt.render(prompt, IMAGE_TOKEN)
+
+    def prompt_ids(self, tokenizer: Tokenizer, prompt: str, image: Tiles) -> list[int]:
+        if IMAGE_TOKEN in prompt:
+            raise InputError(f"the prompt must not contain the image token '{IMAGE_TOKEN}'")
+        expanded = image_prompt(image, self.spec.image_seq_len)
+        ids = tokenizer.encode(self.spec.chat_prompt.render(prompt, expanded)).ids
+        self._check_image_tokens(ids, image, "the prompt")
+        return ids
+
+    def synthetic_ids(self, tokenizer: Tokenizer, text_ids: Sequence[int], image: Any) -> list[int]:
+        chat = self.spec.chat_prompt
+        expanded = image_prompt(image, self.spec.image_seq_len)
+        at = chat.slots.index(Slot.PROMPT)
+        head = ChatPrompt((*chat.parts[: at + 1], ""), (*chat.slots[:at], Slot.PROMPT))
+        tail = ChatPrompt(("", *chat.parts[at + 1 :]), (Slot.PROMPT, *chat.slots[at + 1 :]))
+        before = tokenizer.encode(head.render("", expanded)).ids
+        after = tokenizer.encode(tail.render("", expanded), add_special_tokens=False).ids
+        ids = [*before, *text_ids, *after]
+        self._check_image_tokens(ids, image, "the template")
+        return ids
+
+    def synthetic_image(self, rng: np.random.Generator) -> Image.Image:
+        # A square of size.longest_edge: (longest_edge / tile)^2 tiles + the global image.
+        side = self.spec.tiles.longest_edge
+        return Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
+
+    def image_features(
+        self, vision: onnxruntime.InferenceSession, images: Sequence[Tiles]
+    ) -> np.ndarray:
+        """(total tiles x image_seq_len, H): every tile of every image, in order."""
+        pixels = np.concatenate([im.pixels for im in images])  # (N, C, tile, tile)
+        out = [
+            vision.run(["image_features"], {"pixel_values": pixels[i : i + MAX_TILES_PER_CALL]})[0]
+            for i in range(0, pixels.shape[0], MAX_TILES_PER_CALL)
+        ]
+        return np.concatenate(out)
+
+    def inputs_embeds(
+        self,
+        embed_tokens: onnxruntime.InferenceSession,
+        input_ids: np.ndarray,
+        features: np.ndarray,
+    ) -> np.ndarray:
+        embeds = embed_tokens.run(["inputs_embeds"], {"input_ids": input_ids})[0]  # (B, T, H)
+        is_image = input_ids == self.image_token_id
+        if int(is_image.sum()) != features.shape[0]:
+            raise ValueError(
+                f"{int(is_image.sum())} image tokens for {features.shape[0]} image features"
+            )
+        embeds = embeds.copy()
+        embeds[is_image] = features.astype(embeds.dtype, copy=False)  # row-major: as masked_scatter
+        return embeds
+
+    def position_ids(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, images: Sequence[Any]
+    ) -> np.ndarray:
+        return positions_from_mask(attention_mask)
+
+    def vision_io(self, hidden_size: int) -> tuple[dict[str, list], dict[str, list]]:
+        tile = self.spec.tiles.tile
+        return {"pixel_values": [None, 3, tile, tile]}, {"image_features": [None, hidden_size]}
+
+    def _check_image_tokens(self, ids: Sequence[int], image: Tiles, what: str) -> None:
+        found = sum(1 for i in ids if i == self.image_token_id)
+        expected = image.pixels.shape[0] * self.spec.image_seq_len
+        if found != expected:
+            raise InputError(f"{what} tokenises to {found} image tokens, expected {expected}")
