@@ -17,6 +17,14 @@ def _run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+def _log_probs(vlm, row, prompt_len, blocks):
+    """(A + 1, V) log-probs after the prompt's last token and each fed answer token."""
+    with torch.no_grad(), vlm.adapter.removed(vlm.model, blocks):
+        hidden = vlm.adapter.decoder(vlm.model)(inputs_embeds=row).last_hidden_state
+        logits = vlm.adapter.lm_head(vlm.model)(hidden[0, prompt_len - 1 :])
+    return torch.log_softmax(logits.float(), -1)
+
+
 @pytest.mark.parametrize("measure", ["nll", "kl"])
 def test_teacher_forced_values_equal_a_direct_computation(tiny_vlm, measure):
     from vlmprune.export.evaluation.evaluate import Evaluator
@@ -43,17 +51,11 @@ def test_teacher_forced_values_equal_a_direct_computation(tiny_vlm, measure):
         fed = vlm.model.get_input_embeddings()(torch.tensor(answer[:-1], dtype=torch.long))
         row = torch.cat([embeds[i][real], fed])[None]  # no padding at all
 
-        def log_probs(blocks):
-            with torch.no_grad(), vlm.adapter.removed(vlm.model, blocks):
-                hidden = vlm.adapter.decoder(vlm.model)(inputs_embeds=row).last_hidden_state
-                logits = vlm.adapter.lm_head(vlm.model)(hidden[0, real.sum() - 1 :])
-            return torch.log_softmax(logits.float(), -1)  # (A + 1, V)
-
-        pruned = log_probs(removed)
+        pruned = _log_probs(vlm, row, int(real.sum()), removed)
         if measure == "nll":
             expected.append(float(-pruned[torch.arange(len(answer)), answer].mean()))
         else:
-            ref = log_probs(())
+            ref = _log_probs(vlm, row, int(real.sum()), ())
             expected.append(float((ref.exp() * (ref - pruned)).sum(-1).mean()))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     assert (got > 0).all()
