@@ -82,6 +82,11 @@ def check_fusable(config: PretrainedConfig, decoder: nn.Module) -> None:
             "text config use_sliding_window=true: the fused graph is causal only"
         )
     _check_supported(config)
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    if head_dim % 16:  # onnxruntime's GroupQueryAttention refuses other sizes at run time
+        raise FusedDecoderError(
+            f"head_dim {head_dim} is not a multiple of 16 (GroupQueryAttention)"
+        )
     for i, layer in enumerate(decoder.layers):
         attn = layer.self_attn
         if hasattr(attn, "q_norm") or hasattr(attn, "k_norm"):

@@ -224,3 +224,16 @@ def test_concurrent_requests_on_one_gqa_session_get_their_own_buffers() -> None:
     with ThreadPoolExecutor(6) as pool:
         together = list(pool.map(answer, list(range(len(inputs))) * 3))
     assert together == alone * 3
+
+
+def test_layouts_the_fused_graph_cannot_run_are_refused_with_the_reason() -> None:
+    from vlmprune.export.onnx.fused_decoder import check_fusable
+
+    model = _tiny_llama(layers=1)
+    check_fusable(model.config, model.model)  # head_dim 16: fine
+    model.config.head_dim = 8
+    with pytest.raises(FusedDecoderError, match="head_dim 8 is not a multiple of 16"):
+        check_fusable(model.config, model.model)
+    model.config.model_type = "gemma3_text"
+    with pytest.raises(FusedDecoderError, match="'gemma3_text' is not one"):
+        check_fusable(model.config, model.model)
