@@ -104,6 +104,26 @@ class Architecture(ABC):
         architecture feeds and reads them (`vlmprune manifest validate` checks the graph)."""
 
 
+def scatter_features(
+    embed_tokens: onnxruntime.InferenceSession,
+    input_ids: np.ndarray,
+    features: np.ndarray,
+    image_token_id: int,
+) -> np.ndarray:
+    """(B, T, H) token embeddings with `features` (N, H) at the N image tokens, row-major:
+    as transformers' masked_scatter, for architectures whose vision graph returns the
+    features of all images of a call flattened (Qwen2-VL, SmolVLM)."""
+    embeds = embed_tokens.run(["inputs_embeds"], {"input_ids": input_ids})[0]  # (B, T, H)
+    is_image = input_ids == image_token_id
+    if int(is_image.sum()) != features.shape[0]:
+        raise ValueError(
+            f"{int(is_image.sum())} image tokens for {features.shape[0]} image features"
+        )
+    embeds = embeds.copy()
+    embeds[is_image] = features.astype(embeds.dtype, copy=False)
+    return embeds
+
+
 ARCHITECTURES: dict[str, type[Architecture]] = {}
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from .base import Architecture, PreprocessingError, register_architecture
+from .base import Architecture, PreprocessingError, register_architecture, scatter_features
 from .chat import ChatPrompt, Slot
 from .qwen2_vl_vision import ImageSpec, QwenImage, preprocess_image, vision_feeds
 
@@ -262,15 +262,7 @@ class Qwen2VL(Architecture):
         input_ids: np.ndarray,
         features: np.ndarray,
     ) -> np.ndarray:
-        embeds = embed_tokens.run(["inputs_embeds"], {"input_ids": input_ids})[0]  # (B, T, H)
-        is_image = input_ids == self.image_token_id
-        if int(is_image.sum()) != features.shape[0]:
-            raise ValueError(
-                f"{int(is_image.sum())} image tokens for {features.shape[0]} image features"
-            )
-        embeds = embeds.copy()
-        embeds[is_image] = features.astype(embeds.dtype, copy=False)  # row-major: as masked_scatter
-        return embeds
+        return scatter_features(embed_tokens, input_ids, features, self.image_token_id)
 
     def position_ids(
         self, input_ids: np.ndarray, attention_mask: np.ndarray, images: Sequence[QwenImage]
