@@ -111,7 +111,7 @@ def _set(path, value):
             "gemma3",
             ManifestError,
             r"'model\.architecture' 'gemma3' is not an architecture this runtime runs "
-            r"\(supported: llava, qwen2_5_vl, qwen2_vl\)",
+            r"\(supported: idefics3, llava, qwen2_5_vl, qwen2_vl, smolvlm\)",
         ),
     ],
 )
