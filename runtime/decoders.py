@@ -174,13 +174,17 @@ class _BufferPool:
         self._idle: list[SharedKvBuffer] = []
 
     def take(
-        self, session: onnxruntime.InferenceSession, cache: CacheLayout, batch: int, needed: int
+        self,
+        session: onnxruntime.InferenceSession,
+        cache: CacheLayout,
+        batch: int,
+        needed: int,
+        limit: int | None,
     ) -> SharedKvBuffer:
         with self._lock:
             for i, buffer in enumerate(self._idle):
                 if buffer.batch == batch and buffer.max_len >= needed:
                     return self._idle.pop(i)
-        limit = max_positions(session)
         size = 1 << max(needed - 1, 1).bit_length()  # room to grow before the next allocation
         if limit is not None:
             size = min(size, limit)
@@ -216,7 +220,7 @@ def stepper(
         )
     with _pools_lock:
         pool = _pools.setdefault(session, _BufferPool())
-    buffer = pool.take(session, cache, batch, total_len)
+    buffer = pool.take(session, cache, batch, total_len, limit)
     try:
         yield GqaStepper(buffer)
     finally:
