@@ -12,7 +12,8 @@ Reported per side: wall time, exact (dataset, set) evaluations, generation forwa
 teacher-forced passes, and for screened sides, for every (objective, k), whether the chosen
 set equals exact's and the test-split score of both (generic: the mean over datasets).
 
-    python benchmarks/search_cost.py --device cuda --out docs/benchmarks/search_cost_gpu.json
+    python benchmarks/search_cost.py --device cuda --workers 12 --batch-size 128 --limit 64 \
+        --out docs/benchmarks/search_cost_gpu.json
     python benchmarks/search_cost.py --limit 8 --max-remove 2 --beam-width 2 \
         --datasets shapes_vqa,count_vqa,code_match --skip-naive --out /tmp/search_cost.json
 
@@ -22,6 +23,7 @@ Defaults are the full setting: the whole calib split, every dataset + generic, K
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -31,6 +33,7 @@ from search_speed import NaiveSource
 
 from vlmprune.export.evaluation.cache import EvalCache
 from vlmprune.export.evaluation.evaluate import Evaluator
+from vlmprune.export.evaluation.pool import EvalPool
 from vlmprune.export.evaluation.teacher_forced import Measure
 from vlmprune.export.io import atomic_write_json
 from vlmprune.export.models.loading import load_vlm
@@ -43,31 +46,49 @@ from vlmprune.export.tasks.catalog import all_datasets
 GENERIC = "generic"
 
 
+def side_pool(args, datasets, keep_inputs=True):  # noqa: ANN001, ANN201
+    """A pool of --workers evaluation processes for one side (None: in-process)."""
+    if args.workers <= 1:
+        return None
+    return EvalPool(
+        args.model, datasets, args.device, args.workers, args.batch_size, keep_inputs=keep_inputs
+    )
+
+
 def run_side(vlm, datasets, args, source_cls=ScoreSource, screen=None):  # noqa: ANN001, ANN201
-    """(sets per objective, stats) of one side, with its own cache."""
+    """(sets per objective, stats) of one side, with its own cache and its own worker pool
+    (worker start-up counts towards the side's time)."""
+    naive = source_cls is NaiveSource
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        evaluator = Evaluator(vlm, args.device, args.batch_size)
-        cache = EvalCache(enabled=False) if source_cls is NaiveSource else EvalCache(tmp)
-        calib = source_cls(evaluator, cache, datasets, Split.CALIB, args.limit)
-        forced = None
-        settings = SearchSettings(args.max_remove, args.beam_width, limit=args.limit)
-        if screen is not None:
-            measure, verify_top = screen
-            settings = SearchSettings(
-                args.max_remove,
-                args.beam_width,
-                limit=args.limit,
-                screen=ScreenSettings(Measure(measure), verify_top),
-            )
-            forced = ScreenSource(evaluator, datasets, Measure(measure), Split.CALIB, args.limit)
-        found, _ = search_objectives(calib, settings, forced)
-        stats = {
-            "seconds": time.perf_counter() - start,
-            "evaluations": calib.computed,
-            "forward_passes": evaluator.forward_passes,
-            "teacher_forced_passes": forced.passes if forced else 0,
-        }
+        pool = side_pool(args, datasets, keep_inputs=not naive)
+        with pool or contextlib.nullcontext():
+            evaluator = Evaluator(vlm, args.device, args.batch_size)
+            cache = EvalCache(enabled=False) if naive else EvalCache(tmp)
+            if naive:
+                calib = NaiveSource(evaluator, cache, datasets, Split.CALIB, args.limit, pool=pool)
+            else:
+                calib = ScoreSource(evaluator, cache, datasets, Split.CALIB, args.limit, pool)
+            forced = None
+            settings = SearchSettings(args.max_remove, args.beam_width, limit=args.limit)
+            if screen is not None:
+                measure, verify_top = screen
+                settings = SearchSettings(
+                    args.max_remove,
+                    args.beam_width,
+                    limit=args.limit,
+                    screen=ScreenSettings(Measure(measure), verify_top),
+                )
+                forced = ScreenSource(
+                    evaluator, datasets, Measure(measure), Split.CALIB, args.limit
+                )
+            found, _ = search_objectives(calib, settings, forced)
+            stats = {
+                "seconds": time.perf_counter() - start,
+                "evaluations": calib.computed,
+                "forward_passes": evaluator.forward_passes + (pool.forward_passes if pool else 0),
+                "teacher_forced_passes": forced.passes if forced else 0,
+            }
     return {k: [b.removed_blocks for b in v] for k, v in found.items()}, stats
 
 
@@ -91,6 +112,9 @@ def main() -> None:
     parser.add_argument("--measures", nargs="*", default=["nll", "kl"])
     parser.add_argument("--verify-top", nargs="*", type=int, default=[1, 2, 4])
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="evaluation processes per side (as search_speed.py)"
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     vlm = load_vlm(args.model, args.device)
@@ -138,6 +162,7 @@ def main() -> None:
                 results["sides"][f"{measure}_M{m}"] = stats
                 summary = {k: v for k, v in stats.items() if k != "rows"}
                 print(f"{measure} M={m}", json.dumps(summary), flush=True)
+                atomic_write_json(args.out, results)  # what finished survives a time limit
     if not args.skip_naive:
         _, results["sides"]["naive"] = run_side(vlm, datasets, args, source_cls=NaiveSource)
         naive = results["sides"]["naive"]["seconds"]
