@@ -226,6 +226,7 @@ class Runtime:
         ids, mask = left_pad([p.ids for p in prepared], gen.pad_token_id)  # (B, T) each
         embeds = arch.inputs_embeds(embed, ids, features)  # (B, T, H)
         positions = arch.position_ids(ids, mask, images)
+        mask = arch.decoder_mask(ids, mask)  # after the positions: it may mark some tokens
         t2 = time.perf_counter()
         out = greedy_decode(decoder, embed, embeds, mask, positions, gen.stop_ids, steps)
         preprocess_ms = sum(p.seconds for p in prepared) * 1e3

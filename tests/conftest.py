@@ -81,3 +81,20 @@ def smolvlm_vlm(smolvlm_folder):
         return loaded[kind]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def gemma3_folder(tmp_path_factory):
+    """A tiny Gemma3 folder as downloaded (built once; tests/gemma3_folders.py). Tests must
+    not modify it (copy it first)."""
+    from gemma3_folders import make_folder
+
+    return make_folder(tmp_path_factory.mktemp("gemma3") / "gemma3")
+
+
+@pytest.fixture(scope="session")
+def gemma3_vlm(gemma3_folder):
+    """The tiny Gemma3 folder loaded (shared: restore what you change)."""
+    from vlmprune.export.models.loading import load_vlm
+
+    return load_vlm(str(gemma3_folder))

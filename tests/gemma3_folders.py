@@ -89,3 +89,141 @@ def image_prompt(text_ids: list[int], before: int = 2) -> list[int]:
 def pixel_values(n: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, 3, IMAGE_SIZE, IMAGE_SIZE, generator=g) * 2 - 1
+
+
+# --- a tiny folder as a release is downloaded -------------------------------------------
+
+# The releases' added tokens that the processor and chat template use (Gemma3's ids differ).
+ADDED = [
+    "<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>",
+    "<start_of_image>", "<end_of_image>", "<image_soft_token>",
+]  # fmt: skip
+# gemma-3-4b-it's chat template, the system-prompt branch aside: bos first, `| trim` on the
+# user's text, the image written as <start_of_image>.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}{%- set role = 'model' -%}"
+    "{%- else -%}{%- set role = message['role'] -%}{%- endif -%}"
+    "{{ '<start_of_turn>' + role + '\\n' }}"
+    "{%- if message['content'] is string -%}{{ message['content'] | trim }}"
+    "{%- elif message['content'] is iterable -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'image' -%}{{ '<start_of_image>' }}"
+    "{%- elif item['type'] == 'text' -%}{{ item['text'] | trim }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}{{ '<end_of_turn>\\n' }}{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}"
+)
+
+
+def train_tokenizer(vocab_size: int = 300):
+    """Byte-level BPE with the added tokens and, as Gemma's tokenizer.json, a post-processor
+    that puts <bos> first (the chat template writes it too: the prompt must not get two)."""
+    from qwen_folders import CORPUS
+    from tokenizers import (
+        AddedToken,
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator([*CORPUS, "user model"] * 8, trainer=trainer)
+    tok.add_tokens([AddedToken(t, special=True, normalized=False) for t in ADDED])
+    bos = tok.token_to_id("<bos>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", bos)]
+    )
+    return tok
+
+
+def folder_model(tok, seed: int = 0) -> torch.nn.Module:
+    """The tiny model with the tokenizer's ids, stop tokens as the releases' (<eos>,
+    <end_of_turn>) and decisive greedy picks (a scaled LM head: near-ties make parity noisy)."""
+    ids = {t: tok.token_to_id(t) for t in ADDED}
+    model = build_model(seed)
+    config = model.config
+    text = config.text_config
+    vocab = (tok.get_vocab_size() + 63) // 64 * 64
+    config.image_token_id, config.boi_token_id = ids["<image_soft_token>"], ids["<start_of_image>"]
+    config.eoi_token_id = ids["<end_of_image>"]
+    text.pad_token_id, text.eos_token_id, text.bos_token_id = (
+        ids["<pad>"], ids["<eos>"], ids["<bos>"],
+    )  # fmt: skip
+    config.pad_token_id, config.eos_token_id, config.bos_token_id = (
+        text.pad_token_id, text.eos_token_id, text.bos_token_id,
+    )  # fmt: skip
+    model.resize_token_embeddings(vocab, mean_resizing=False)
+    text.vocab_size = vocab
+    with torch.no_grad():
+        model.lm_head.weight.mul_(8.0)
+    gen = model.generation_config
+    gen.bos_token_id, gen.pad_token_id = text.bos_token_id, text.pad_token_id
+    gen.eos_token_id = [ids["<eos>"], ids["<end_of_turn>"]]
+    return model.eval()
+
+
+def tokenizer_config(tok) -> dict:
+    return {
+        "added_tokens_decoder": {
+            str(tok.token_to_id(t)): {
+                "content": t,
+                "lstrip": False,
+                "normalized": False,
+                "rstrip": False,
+                "single_word": False,
+                "special": True,
+            }
+            for t in ADDED
+        },  # fmt: skip
+        "bos_token": "<bos>",
+        "eos_token": "<eos>",
+        "pad_token": "<pad>",
+        "unk_token": "<pad>",
+        "boi_token": "<start_of_image>",
+        "eoi_token": "<end_of_image>",
+        "image_token": "<image_soft_token>",
+        "extra_special_tokens": {
+            "boi_token": "<start_of_image>",
+            "eoi_token": "<end_of_image>",
+            "image_token": "<image_soft_token>",
+        },
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": 8192,
+        "tokenizer_class": "PreTrainedTokenizerFast",  # GemmaTokenizer rebuilds the BPE with an unk
+        "chat_template": CHAT_TEMPLATE,
+    }
+
+
+def write_folder(model, tok, folder, **preprocessor_fields):
+    """Weights, config, tokenizer files, chat template, preprocessor and processor configs."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from transformers.models.gemma3 import Gemma3ImageProcessorPil
+
+    folder = Path(folder)
+    if folder.exists():
+        shutil.rmtree(folder)
+    model.save_pretrained(folder)
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(tok)))
+    fields = {"size": {"height": IMAGE_SIZE, "width": IMAGE_SIZE}, **preprocessor_fields}
+    Gemma3ImageProcessorPil(**fields).save_pretrained(folder)
+    processor = {"image_seq_length": MM_TOKENS, "processor_class": "Gemma3Processor"}
+    (folder / "processor_config.json").write_text(json.dumps(processor))
+    return folder
+
+
+def make_folder(folder, seed: int = 0, **preprocessor_fields):
+    tok = train_tokenizer()
+    return write_folder(folder_model(tok, seed), tok, folder, **preprocessor_fields)

@@ -116,6 +116,8 @@ class Evaluator:
                     )
             input_ids, mask = left_pad(ids, vlm.pad_id)
             positions = arch.position_ids(input_ids.numpy(), mask.numpy(), images)
+            # after the positions: the decoder's mask may mark some tokens (Gemma3's images)
+            mask = torch.from_numpy(arch.decoder_mask(input_ids.numpy(), mask.numpy()))
             embeds = vlm.adapter.input_embeddings(vlm.model, input_ids.to(self.device), images)
             batches.append(
                 (embeds, mask.to(self.device), torch.from_numpy(positions).to(self.device))

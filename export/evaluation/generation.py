@@ -56,7 +56,7 @@ def greedy_generate(
     for _ in range(max_new_tokens):
         out = decoder(
             inputs_embeds=step_embeds,
-            attention_mask=mask,
+            attention_mask=adapter.attention_mask(model, step_embeds, mask, cache, step_pos),
             position_ids=step_pos,
             past_key_values=cache,
             use_cache=True,

@@ -102,9 +102,12 @@ class TeacherForced:
     def _log_probs(self, batch: _Batch) -> torch.Tensor:
         vlm = self.evaluator.vlm
         decoder, head = vlm.adapter.decoder(vlm.model), vlm.adapter.lm_head(vlm.model)
+        mask = vlm.adapter.attention_mask(
+            vlm.model, batch.embeds, batch.mask, None, batch.positions
+        )
         out = decoder(
             inputs_embeds=batch.embeds,
-            attention_mask=batch.mask,
+            attention_mask=mask,
             position_ids=batch.positions,
             use_cache=False,
         )

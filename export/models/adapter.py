@@ -93,6 +93,25 @@ class ModelAdapter(ABC):
     def vision_graph(self, model: PreTrainedModel, arch: Architecture) -> GraphSpec:
         """The `vision_encoder` graph: inputs as the runtime architecture `arch` feeds them."""
 
+    def decoder_with_cache(self, model: PreTrainedModel) -> nn.Module:
+        """The module traced as the decoder graph, and the parity check's reference for it:
+        (inputs_embeds, attention_mask, position_ids, *past) -> (logits, *present)."""
+        from ..onnx.graphs import DecoderWithCache  # the graphs module imports this one
+
+        return DecoderWithCache(model, self)
+
+    def attention_mask(
+        self,
+        model: PreTrainedModel,
+        embeds: torch.Tensor,
+        mask: torch.Tensor,
+        cache: object,
+        positions: torch.Tensor,
+    ) -> object:
+        """The decoder's `attention_mask` argument for the runtime architecture's
+        `decoder_mask` (by default that mask itself: 0 padding, 1 token)."""
+        return mask
+
     def genai(self, model: PreTrainedModel, arch: Architecture) -> GenaiSpec:
         """The onnxruntime-genai folder's parts; GenaiUnsupportedError if there is none."""
         raise GenaiUnsupportedError(

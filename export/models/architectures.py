@@ -9,6 +9,7 @@ from __future__ import annotations
 from transformers import PreTrainedModel
 
 from . import (
+    gemma3,  # noqa: F401  (registers Gemma3Adapter)
     llava,  # noqa: F401  (registers LlavaAdapter)
     qwen2_vl,  # noqa: F401  (registers QwenVLAdapter: qwen2_vl, qwen2_5_vl)
     smolvlm,  # noqa: F401  (registers SmolVLMAdapter: smolvlm, idefics3)

@@ -17,7 +17,8 @@ from transformers.utils.chat_template_utils import render_jinja_template
 from ...runtime.arch.chat import ChatPrompt, Slot
 from ..errors import ModelLoadError
 
-_MARKER = "\x1fvlmprune-prompt\x1f"  # a control character: no template or user writes it
+_MARKER = "\x02vlmprune-prompt\x03"  # control characters no template or user writes; not
+# whitespace, so a template that trims the text (`| trim`) keeps them
 _CHECK_PROMPTS = ("What is in the image?", "  two  spaces  ", "a\nline break", "{braces} %s")
 
 
@@ -62,6 +63,8 @@ def chat_prompt(
     else:
         mid, tail = after.split(image_token)
         pieces = ChatPrompt((before, mid, tail), (Slot.PROMPT, Slot.IMAGE))
+    if not _reproduces(pieces, template, image_token, special_tokens):
+        pieces = ChatPrompt(pieces.parts, pieces.slots, strip_prompt=True)  # e.g. `| trim`
     for prompt in _CHECK_PROMPTS:
         if pieces.render(prompt, image_token) != render(template, prompt, special_tokens):
             raise ModelLoadError(
@@ -69,3 +72,11 @@ def chat_prompt(
                 "vlmprune stores a template as literal pieces around the text"
             )
     return pieces
+
+
+def _reproduces(
+    pieces: ChatPrompt, template: str, image_token: str, special_tokens: Mapping[str, str]
+) -> bool:
+    return all(
+        pieces.render(p, image_token) == render(template, p, special_tokens) for p in _CHECK_PROMPTS
+    )

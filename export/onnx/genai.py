@@ -253,6 +253,7 @@ def _check_folder(
             mask = np.ones_like(ids)
             embeds = arch.inputs_embeds(embed, ids, arch.image_features(vision, [image]))
             positions = arch.position_ids(ids, mask, [image])
+            mask = arch.decoder_mask(ids, mask)
             ours = greedy_decode(
                 decoder, embed, embeds, mask, positions, vlm.eos_ids, CHECK_NEW_TOKENS
             ).tokens[0]

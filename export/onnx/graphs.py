@@ -174,7 +174,7 @@ def export_decoder(vlm: LoadedVlm, layout: DecoderLayout = DecoderLayout.TRACED)
     }
     axes.update({name: {0: "batch", 2: "past_sequence"} for name in inputs[3:]})
     axes.update({name: {0: "batch", 2: "total_sequence"} for name in outputs[1:]})
-    module = DecoderWithCache(vlm.model, vlm.adapter)
+    module = vlm.adapter.decoder_with_cache(vlm.model)
     sample = sample_decoder_inputs(dims, position_rows=rows)
     return _export(module, sample, inputs, outputs, axes)
 

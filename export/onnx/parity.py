@@ -33,7 +33,6 @@ from ..evaluation.evaluate import MAX_NEW_TOKENS_CAP
 from ..evaluation.generation import greedy_generate
 from ..models.loading import LoadedVlm
 from ..tasks.base import TaskDataset
-from .graphs import DecoderWithCache
 
 _PROTOBUF_LIMIT = 1_800_000_000  # below protobuf's 2 GB: sessions can be made from bytes
 
@@ -212,6 +211,7 @@ def _batch(vlm: LoadedVlm, rows: list[tuple[str, object, int]]) -> ParityBatch:
     ]
     input_ids, mask = left_pad(ids, vlm.pad_id)
     positions = vlm.arch.position_ids(input_ids, mask, images)
+    mask = vlm.arch.decoder_mask(input_ids, mask)  # after the positions: it may mark tokens
     with torch.no_grad():
         embeds = vlm.adapter.input_embeddings(vlm.model, torch.from_numpy(input_ids), images)
     budget = max(b for *_, b in rows)
@@ -285,7 +285,7 @@ def _logit_diffs(
 ) -> tuple[float, float]:
     """Max |Δlogit| for the prefill (real positions) and over `decode_steps` decode steps."""
     rows = slice(0, config.logit_rows)
-    module = DecoderWithCache(vlm.model, vlm.adapter).eval()
+    module = vlm.adapter.decoder_with_cache(vlm.model).eval()
     embeds = batch.torch_embeds[rows]
     mask = torch.from_numpy(batch.mask[rows])
     positions = torch.from_numpy(batch.positions[..., rows, :])

@@ -7,6 +7,7 @@ named like the builder's adapter (`vlmprune.export.models.<arch>`); the interfac
 from __future__ import annotations
 
 from . import (
+    gemma3,  # noqa: F401  (registers Gemma3)
     llava,  # noqa: F401  (registers Llava)
     qwen2_vl,  # noqa: F401  (registers Qwen2VL for qwen2_vl and qwen2_5_vl)
     smolvlm,  # noqa: F401  (registers SmolVLM for smolvlm and idefics3)

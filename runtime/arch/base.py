@@ -98,6 +98,12 @@ class Architecture(ABC):
     ) -> np.ndarray:
         """Position ids of the prefill for a left-padded batch."""
 
+    def decoder_mask(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """The decoder's attention_mask for a left-padded batch: 0 padding, 1 token by
+        default; an architecture whose decoder attends differently to some tokens marks
+        them with other values (Gemma3: 2 for an image token)."""
+        return attention_mask
+
     @abstractmethod
     def vision_io(self, hidden_size: int) -> tuple[dict[str, list], dict[str, list]]:
         """The vision encoder's inputs and outputs, name -> dims (None: symbolic), as this

@@ -9,7 +9,9 @@ result as `parts` with a `slot` between each two (docs/contracts.md):
 A slot is `image` (the template's own image placeholder goes there, once per image; the
 architecture expands it to the image's tokens) or `prompt` (the user's text, verbatim).
 The builder checks that composing the pieces reproduces the template for other prompts
-too, so a template that transforms the text (e.g. `| trim`) is refused at export time.
+too. A template that trims the user's text (`| trim`, as Gemma3's) is stored with
+`strip_prompt` and the prompt is stripped before it goes into its slot; any other
+transformation is refused at export time.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Slot(str, Enum):
 class ChatPrompt:
     parts: tuple[str, ...]  # literal text; one more than slots
     slots: tuple[Slot, ...]
+    strip_prompt: bool = False  # the template trims the user's text
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "slots", tuple(Slot(s) for s in self.slots))
@@ -43,6 +46,8 @@ class ChatPrompt:
 
     def render(self, prompt: str, image_placeholder: str) -> str:
         """The text the model gets: what the chat template renders for this turn."""
+        if self.strip_prompt:
+            prompt = prompt.strip()
         out = [self.parts[0]]
         for slot, part in zip(self.slots, self.parts[1:], strict=True):
             out.append(prompt if slot is Slot.PROMPT else image_placeholder)
@@ -50,11 +55,14 @@ class ChatPrompt:
         return "".join(out)
 
     def to_dict(self) -> dict:
-        return {"parts": list(self.parts), "slots": [s.value for s in self.slots]}
+        out = {"parts": list(self.parts), "slots": [s.value for s in self.slots]}
+        if self.strip_prompt:
+            out["strip_prompt"] = True
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ChatPrompt:
         parts, slots = d["parts"], d["slots"]
         if not all(isinstance(p, str) for p in parts) or not all(isinstance(s, str) for s in slots):
             raise ValueError("parts and slots must be lists of strings")
-        return cls(tuple(parts), tuple(slots))
+        return cls(tuple(parts), tuple(slots), bool(d.get("strip_prompt", False)))

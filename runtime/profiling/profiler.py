@@ -133,9 +133,10 @@ def run_once(
     t1 = time.perf_counter()
     embeds = arch.inputs_embeds(embed, request.input_ids, features)
     positions = arch.position_ids(request.input_ids, request.mask, request.images)
+    mask = arch.decoder_mask(request.input_ids, request.mask)
     t2 = time.perf_counter()
     out = greedy_decode(
-        decoder, embed, embeds, request.mask, positions, eos_id=-1, max_new_tokens=new_tokens
+        decoder, embed, embeds, mask, positions, eos_id=-1, max_new_tokens=new_tokens
     )
     return RunTiming(
         vision_ms=(t1 - t0) * 1e3,

@@ -108,10 +108,10 @@ def _set(path, value):
         ("variants.0.genai_dir", "../genai", UnsafePathError, r"variants\[0\]\.genai_dir.*'\.\.'"),
         (
             "model.architecture",
-            "gemma3",
+            "gemma4",
             ManifestError,
-            r"'model\.architecture' 'gemma3' is not an architecture this runtime runs "
-            r"\(supported: idefics3, llava, qwen2_5_vl, qwen2_vl, smolvlm\)",
+            r"'model\.architecture' 'gemma4' is not an architecture this runtime runs "
+            r"\(supported: gemma3, idefics3, llava, qwen2_5_vl, qwen2_vl, smolvlm\)",
         ),
     ],
 )

@@ -190,8 +190,3 @@ def test_load_refuses_a_folder_whose_layer_types_disagree(qwen_folder, tmp_path)
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match=r"field '(text_config\.)?layer_types' has 3 entries"):
         load_vlm(str(folder))
-
-
-def test_the_unbuilt_runtime_side_is_one_clear_line(model, tmp_path):
-    with pytest.raises(ModelLoadError, match="Gemma3 folders cannot be loaded yet"):
-        ADAPTER.read_folder(tmp_path, model.config)

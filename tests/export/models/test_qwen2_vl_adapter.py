@@ -162,7 +162,7 @@ def _break_shard(folder):
 @pytest.mark.parametrize(
     ("layout", "damage", "message"),
     [
-        ("native", _break_unsupported, r"config.json: model_type 'qwen3_vl_moe_x' is not a supported VLM \(supported: llava, qwen2_vl, qwen2_5_vl, smolvlm, idefics3\)"),
+        ("native", _break_unsupported, r"config.json: model_type 'qwen3_vl_moe_x' is not a supported VLM \(supported: gemma3, llava, qwen2_vl, qwen2_5_vl, smolvlm, idefics3\)"),
         ("native", lambda f: (f / "tokenizer.json").unlink(), r": tokenizer.json is missing"),
         ("native", _break_chat_template, r": no chat template \(none of chat_template.jinja, chat_template.json, tokenizer_config.json holds one\)"),
         ("native", lambda f: (f / "preprocessor_config.json").unlink(), r": preprocessor_config.json is missing \(the image processor"),
