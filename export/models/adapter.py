@@ -93,12 +93,11 @@ class ModelAdapter(ABC):
     def vision_graph(self, model: PreTrainedModel, arch: Architecture) -> GraphSpec:
         """The `vision_encoder` graph: inputs as the runtime architecture `arch` feeds them."""
 
-    def decoder_with_cache(self, model: PreTrainedModel) -> nn.Module:
-        """The module traced as the decoder graph, and the parity check's reference for it:
-        (inputs_embeds, attention_mask, position_ids, *past) -> (logits, *present)."""
-        from ..onnx.graphs import DecoderWithCache  # the graphs module imports this one
-
-        return DecoderWithCache(model, self)
+    def decoder_with_cache(self, model: PreTrainedModel) -> nn.Module | None:
+        """The module traced as the decoder graph (and the parity check's reference for it),
+        (inputs_embeds, attention_mask, position_ids, *past) -> (logits, *present); None:
+        the common one (export/onnx/graphs.py DecoderWithCache)."""
+        return None
 
     def attention_mask(
         self,

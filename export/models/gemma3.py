@@ -116,13 +116,15 @@ class Gemma3Adapter(ModelAdapter):
         )
 
     def genai(self, model: PreTrainedModel, arch: Gemma3) -> GenaiSpec:
-        # onnxruntime-genai's gemma3 type runs its own model builder's decoder, which takes a
-        # plain 0/1 attention mask; the image-token marks this export relies on for
-        # Gemma3's bidirectional image attention have no place in it.
+        # Checked in onnxruntime-genai 0.18: its builder's Gemma3Model
+        # (models/builders/gemma.py:122, a Gemma2Model) writes a causal GroupQueryAttention
+        # decoder with a 0/1 attention mask; nothing under onnxruntime_genai/models/ reads
+        # token_type_ids or builds a bidirectional image mask, so its answers to an image
+        # prompt are not Gemma3's.
         raise GenaiUnsupportedError(
-            "vlmprune writes no onnxruntime-genai folder for Gemma3 yet: genai's gemma3 "
-            "decoder takes a 0/1 attention mask, without the image-token marks that Gemma3's "
-            "bidirectional image attention needs"
+            "vlmprune writes no onnxruntime-genai folder for Gemma3: onnxruntime-genai 0.18's "
+            "gemma3 decoder (models/builders/gemma.py:122) is causal with a 0/1 attention mask, "
+            "without Gemma3's bidirectional attention among image tokens"
         )
 
     def decoder_with_cache(self, model: PreTrainedModel) -> nn.Module:

@@ -114,6 +114,11 @@ class DecoderWithCache(nn.Module):
         return (logits, *present)
 
 
+def decoder_module(vlm: LoadedVlm) -> nn.Module:
+    """What the traced decoder graph computes: the architecture's own module, if it has one."""
+    return vlm.adapter.decoder_with_cache(vlm.model) or DecoderWithCache(vlm.model, vlm.adapter)
+
+
 def sample_decoder_inputs(
     dims: DecoderDims, batch: int = 2, past: int = 3, seq: int = 4, position_rows: int | None = None
 ) -> tuple:
@@ -174,7 +179,7 @@ def export_decoder(vlm: LoadedVlm, layout: DecoderLayout = DecoderLayout.TRACED)
     }
     axes.update({name: {0: "batch", 2: "past_sequence"} for name in inputs[3:]})
     axes.update({name: {0: "batch", 2: "total_sequence"} for name in outputs[1:]})
-    module = vlm.adapter.decoder_with_cache(vlm.model)
+    module = decoder_module(vlm)
     sample = sample_decoder_inputs(dims, position_rows=rows)
     return _export(module, sample, inputs, outputs, axes)
 

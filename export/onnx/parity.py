@@ -33,6 +33,7 @@ from ..evaluation.evaluate import MAX_NEW_TOKENS_CAP
 from ..evaluation.generation import greedy_generate
 from ..models.loading import LoadedVlm
 from ..tasks.base import TaskDataset
+from .graphs import decoder_module
 
 _PROTOBUF_LIMIT = 1_800_000_000  # below protobuf's 2 GB: sessions can be made from bytes
 
@@ -285,7 +286,7 @@ def _logit_diffs(
 ) -> tuple[float, float]:
     """Max |Δlogit| for the prefill (real positions) and over `decode_steps` decode steps."""
     rows = slice(0, config.logit_rows)
-    module = vlm.adapter.decoder_with_cache(vlm.model).eval()
+    module = decoder_module(vlm).eval()
     embeds = batch.torch_embeds[rows]
     mask = torch.from_numpy(batch.mask[rows])
     positions = torch.from_numpy(batch.positions[..., rows, :])
