@@ -19,7 +19,7 @@ from typing import Any
 
 from .arch import architecture_class, supported
 from .arch.base import Architecture, PreprocessingError
-from .decoders import Precision
+from .decoders import DType, Precision
 from .detect import OutdatedDetectorError, TaskDetector
 from .errors import (
     IntegrityError,
@@ -87,6 +87,7 @@ class Variant:
     latency: Mapping[str, Any] | None  # filled by `vlmprune profile` (a future latency budget)
     genai_dir: Path | None = None  # a folder onnxruntime-genai opens (inside the manifest's)
     precision: Precision = Precision.FP32  # of the decoder's MatMul weights
+    dtype: DType = DType.FP32  # of the decoder's weights and activations
 
     @property
     def decoder(self) -> FileRef:
@@ -274,6 +275,10 @@ def _variant(r: _Reader, raw: object, where: str) -> Variant:
         raise r.error(
             f"{where}.precision", f"is '{precision}', not one this runtime runs ({known})"
         )
+    dtype = v.get("dtype", DType.FP32.value)
+    if dtype not in {d.value for d in DType}:
+        known = ", ".join(d.value for d in DType)
+        raise r.error(f"{where}.dtype", f"is '{dtype}', not one this runtime runs ({known})")
     return Variant(
         name=r.str_(v, "name", where=where),
         objective=r.str_(v, "objective", where=where),
@@ -286,6 +291,7 @@ def _variant(r: _Reader, raw: object, where: str) -> Variant:
         latency=MappingProxyType(latency) if isinstance(latency, dict) else None,
         genai_dir=r.inside(genai, f"{where}.genai_dir") if genai else None,
         precision=Precision(precision),
+        dtype=DType(dtype),
     )
 
 
