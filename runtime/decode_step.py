@@ -13,7 +13,7 @@ replays (onnxruntime's `enable_cuda_graph`; docs/runtime.md). Only the contents 
 total_sequence_length stays at max_len: GroupQueryAttention reads it to tell a prompt
 (S == total) from a decode step and to size the present cache (max(total, past) = max_len
 either way); every row's own length comes from seqlens_k. On CPU the logits are identical
-to passing the true total (tests/runtime/test_decode_step.py).
+to passing the true total (tests/export/onnx/test_decode_step.py).
 """
 
 from __future__ import annotations
@@ -76,4 +76,5 @@ class DecodeStep:
         self.seqlens.update_inplace(np.ascontiguousarray(seqlens_k, dtype=np.int32))
         with self.buffer.serial:
             self.buffer.session.run_with_iobinding(self.binding, self.options)
-        return self.tokens.numpy()[:, 0]
+        # A copy: on CPU numpy() is a view of the buffer the next step overwrites.
+        return self.tokens.numpy()[:, 0].copy()

@@ -52,6 +52,7 @@ class ModelInfo:
     hash: str
     architecture: str
     num_blocks: int
+    decoder_layout: str = "traced"  # "gqa" or "traced" (decoders.DecoderLayout); absent: traced
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ def _model(r: _Reader, m: dict) -> ModelInfo:
         hash=r.str_(m, "hash", where="model"),
         architecture=str(m.get("architecture", "unknown")),
         num_blocks=r.int_(m, "num_blocks", where="model", minimum=1),
+        decoder_layout=str(m.get("decoder_layout", "traced")),
     )
 
 
