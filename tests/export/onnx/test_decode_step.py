@@ -146,3 +146,98 @@ def test_cpu_sessions_have_no_cuda_graph_and_no_graph_run_options():
     buffer = SharedKvBuffer(session, 3, 1, 2, 16, 16)
     assert not cuda_graph_enabled(session) and buffer.eager_options() is None
     assert buffer.kv_device == buffer.io_device == "cpu"
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory, tiny_model_dir):
+    """fp32 and fp16 exports of one variant of the tiny model: dtype -> manifest."""
+    from export_helpers import FAST, run_cli, write_scores
+
+    root = tmp_path_factory.mktemp("dtypes")
+    write_scores(root / "scores", tiny_model_dir)
+    args = ["export", "--model", tiny_model_dir, "--scores-dir", root / "scores", *FAST]
+    manifests = {}
+    for dtype in ("fp32", "fp16"):
+        result = run_cli(*args, "--blocks", "1", "--dtype", dtype, "--out", root / dtype)
+        assert result.exit_code == 0, result.output
+        manifests[dtype] = root / dtype / "manifest.json"
+    return manifests
+
+
+def _image():
+    from PIL import Image
+
+    return Image.new("RGB", (40, 40), (200, 30, 30))
+
+
+CUDA_FIRST = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def test_cuda_graph_without_the_cuda_provider_is_refused_at_configuration():
+    from vlmprune.runtime.sessions import SessionConfig
+
+    with pytest.raises(ValueError, match="cuda_graph=True needs CUDAExecutionProvider"):
+        SessionConfig(cuda_graph=True)
+
+
+def test_cuda_graph_on_an_fp32_variant_names_the_variant_and_the_fix(exports):
+    from vlmprune.runtime.api import Runtime
+    from vlmprune.runtime.errors import ProviderError
+
+    runtime = Runtime.from_manifest(exports["fp32"], providers=CUDA_FIRST, cuda_graph=True)
+    with pytest.raises(ProviderError, match=r"^blocks_1: cuda_graph=True needs an fp16 gqa"):
+        runtime.generate(_image(), "What color is it?")
+
+
+def test_cuda_graph_where_the_session_ends_on_cpu_is_one_error_not_a_fallback(exports):
+    """A CPU-only onnxruntime: the CUDA provider is silently dropped; a CUDA-graph runtime
+    refuses rather than run on CPU."""
+    from vlmprune.runtime.api import Runtime
+    from vlmprune.runtime.errors import ProviderError, ProviderWarning
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("a CUDA onnxruntime: the session would run on CUDA")
+    runtime = Runtime.from_manifest(exports["fp16"], providers=CUDA_FIRST, cuda_graph=True)
+    with (
+        pytest.warns(ProviderWarning),
+        pytest.raises(ProviderError, match="cuda_graph=True but the decoder runs on CPUExec"),
+    ):
+        runtime.generate(_image(), "What color is it?")
+
+
+def test_an_fp16_variant_the_cpu_provider_cannot_run_is_one_error(exports, monkeypatch):
+    """onnxruntime builds without fp16 CPU kernels refuse the graph at load: the error names
+    the variant, the provider and the way out (1.32 runs it: simulated)."""
+    from vlmprune.runtime import sessions
+    from vlmprune.runtime.api import Runtime
+    from vlmprune.runtime.errors import ProviderError
+
+    real = sessions.ort.InferenceSession
+
+    def refuse(path, *args, **kwargs):
+        if "decoder_" in str(path):
+            raise RuntimeError(
+                "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation "
+                "for GroupQueryAttention(1) node with name 'GroupQueryAttention_2'"
+            )
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(sessions.ort, "InferenceSession", refuse)
+    runtime = Runtime.from_manifest(exports["fp16"])
+    with pytest.raises(
+        ProviderError,
+        match=r"^blocks_1: an fp16 variant; onnxruntime .*CPUExecutionProvider cannot run it "
+        r"\(.*GroupQueryAttention.*\): run it with CUDAExecutionProvider",
+    ):
+        runtime.generate(_image(), "What color is it?")
+
+
+def test_fp16_and_fp32_exports_answer_on_cpu_with_the_same_code_path(exports):
+    from vlmprune.runtime.api import Runtime
+
+    answers = {}
+    for dtype, manifest in exports.items():
+        runtime = Runtime.from_manifest(manifest)
+        assert runtime.manifest.variants[0].dtype.value == dtype
+        answers[dtype] = runtime.generate(_image(), "What color is it?").tokens
+    assert answers["fp32"] and answers["fp16"]
