@@ -78,3 +78,14 @@ class DecodeStep:
             self.buffer.session.run_with_iobinding(self.binding, self.options)
         # A copy: on CPU numpy() is a view of the buffer the next step overwrites.
         return self.tokens.numpy()[:, 0].copy()
+
+
+def next_tokens(
+    buffer: SharedKvBuffer, ids: np.ndarray, seqlens_k: np.ndarray, embed: ort.InferenceSession
+) -> np.ndarray:
+    """One decode step on `buffer` from the previous ids (B,): embed_tokens and the decoder
+    on the buffer's fixed step buffers (made on its first step); the next ids (B,) int64."""
+    buffer.check_length(seqlens_k)
+    if buffer.step is None:
+        buffer.step = DecodeStep(buffer, embed)
+    return buffer.step.run(ids, seqlens_k, embed)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import decode_step
 from .errors import InputError
 from .kv_buffer import SharedKvBuffer
 
@@ -200,7 +201,7 @@ class GqaStepper:
             raise ValueError("next_tokens needs the embed_tokens session (stepper(embed=...))")
         if not self.buffer.io.has_next_tokens:
             return _greedy(self.step(_embed(self.embed, ids))[:, -1])
-        tokens = self.buffer.next_tokens(ids, self._lengths, self.embed)
+        tokens = decode_step.next_tokens(self.buffer, ids, self._lengths, self.embed)
         self._lengths = self._lengths + 1
         return tokens
 

@@ -8,8 +8,8 @@ reused across steps and requests; each row's length travels in seqlens_k.
 Three ways to run the graph on it, each with its own IO binding (the cache bound once):
 - `run`: logits (B, S, V) back to the host (the parity checks read them);
 - `first_tokens`: the prefill, only the graph's `next_tokens` (B, S) int64 back;
-- `next_tokens`: one decode step on fixed buffers (decode_step.py): no tensor larger than
-  (B,) crosses between host and device, and the addresses never change, as CUDA graphs need.
+- a decode step on fixed buffers (`decode_step.next_tokens`): no tensor larger than (B,)
+  crosses between host and device, and the addresses never change, as CUDA graphs need.
 
 Dtypes come from the graph's own inputs (fp32 or fp16 caches), devices from the session
 (`io_device`) and from where GroupQueryAttention runs (`kv_device`).
@@ -136,7 +136,7 @@ class SharedKvBuffer:
         }
         self.binding = self.new_binding()  # logits out (run)
         self._tokens_binding: ort.IOBinding | None = None  # next_tokens out (first_tokens)
-        self._step = None  # decode_step.DecodeStep, made on the first decode step
+        self.step = None  # its decode_step.DecodeStep, made on the first decode step
 
     def new_binding(self) -> ort.IOBinding:
         """An IO binding with the cache bound as both past and present (each step rebinds
@@ -173,18 +173,6 @@ class SharedKvBuffer:
             self.session.run_with_iobinding(b, self.eager_options())
         return b.get_outputs()[-1].numpy()
 
-    def next_tokens(
-        self, ids: np.ndarray, seqlens_k: np.ndarray, embed: ort.InferenceSession
-    ) -> np.ndarray:
-        """One decode step from the previous ids (B,): embed_tokens and the decoder on fixed
-        buffers; returns the next ids (B,) int64."""
-        self._check_length(seqlens_k)
-        if self._step is None:
-            from .decode_step import DecodeStep
-
-            self._step = DecodeStep(self, embed)
-        return self._step.run(ids, seqlens_k, embed)
-
     def eager_options(self) -> ort.RunOptions | None:
         """Run options of a call outside the decode step's CUDA graph (shapes vary)."""
         if not self.cuda_graph:
@@ -196,7 +184,7 @@ class SharedKvBuffer:
     def _bind_inputs(
         self, b: ort.IOBinding, inputs_embeds: np.ndarray, seqlens_k: np.ndarray
     ) -> None:
-        total = self._check_length(seqlens_k)
+        total = self.check_length(seqlens_k)
         b.bind_cpu_input(
             "inputs_embeds", np.ascontiguousarray(inputs_embeds, dtype=self.io.embeds_dtype)
         )
@@ -204,7 +192,7 @@ class SharedKvBuffer:
         # GQA tells a first prompt from a decode step by S == total_sequence_length
         b.bind_cpu_input("total_sequence_length", np.array(total, np.int32))
 
-    def _check_length(self, seqlens_k: np.ndarray) -> int:
+    def check_length(self, seqlens_k: np.ndarray) -> int:
         total = int(seqlens_k.max()) + 1
         if total > self.max_len:
             raise InputError(

@@ -17,6 +17,7 @@ from test_fused_decoder import (
 
 from vlmprune.export.onnx.fused_decoder import add_next_tokens, build_fused_decoder
 from vlmprune.export.onnx.half import to_fp16
+from vlmprune.runtime.decode_step import next_tokens
 from vlmprune.runtime.decoders import stepper
 from vlmprune.runtime.generation import greedy_decode
 from vlmprune.runtime.kv_buffer import SharedKvBuffer, cuda_graph_enabled, graph_io, kv_device
@@ -108,15 +109,15 @@ def test_decode_step_logits_equal_the_logits_path_with_a_fixed_total_length():
         seq, rows = lengths.copy(), []
         for _ in range(5):
             if fixed:
-                ids = buffer.next_tokens(ids, seq, embed)
-                rows.append(buffer._step.logits.numpy()[:, 0].copy())  # a view on CPU
+                ids = next_tokens(buffer, ids, seq, embed)
+                rows.append(buffer.step.logits.numpy()[:, 0].copy())  # a view on CPU
             else:
                 step = embed.run(None, {"input_ids": ids[:, None]})[0]
                 rows.append(buffer.run(step, seq)[:, 0])
                 ids = rows[-1].argmax(-1)
             seq = seq + 1
         steps.append(np.stack(rows))
-        assert buffer._step is None or buffer._step.total.numpy() == 32
+        assert buffer.step is None or buffer.step.total.numpy() == 32
     np.testing.assert_array_equal(steps[0], steps[1])
 
 
@@ -136,7 +137,7 @@ def test_an_embed_graph_of_another_dtype_is_cast_on_the_host():
     with stepper(session, 2, 7 + 4, embed) as steps:
         first = steps.first_tokens(embeds, mask, positions)
         second = steps.next_tokens(first)
-        assert steps.buffer._step.embed_binding is None
+        assert steps.buffer.step.embed_binding is None
     assert first.dtype == np.int64 and second.shape == (2,)
 
 
