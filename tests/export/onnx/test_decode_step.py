@@ -242,3 +242,11 @@ def test_fp16_and_fp32_exports_answer_on_cpu_with_the_same_code_path(exports):
         assert runtime.manifest.variants[0].dtype.value == dtype
         answers[dtype] = runtime.generate(_image(), "What color is it?").tokens
     assert answers["fp32"] and answers["fp16"]
+
+
+def test_profile_cuda_graph_without_cuda_is_one_line(exports):
+    from cli_helpers import one_error_line
+    from export_helpers import run_cli
+
+    result = run_cli("profile", "--manifest", exports["fp16"], "--cuda-graph")
+    one_error_line(result, "--cuda-graph needs --provider cuda")
