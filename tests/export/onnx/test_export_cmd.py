@@ -329,3 +329,31 @@ def test_unknown_dtype_is_a_usage_error(project):
     result = run_cli(*args, "--blocks", "1", "--dtype", "bf16", "--out", root / "x")
     assert result.exit_code == 2 and "'bf16' is not one of 'fp32', 'fp16'" in result.output
     assert not (root / "x").exists()
+
+
+def test_fp16_the_cpu_provider_cannot_run_is_written_and_reported_not_measured(
+    project, monkeypatch
+):
+    """An onnxruntime without fp16 CPU kernels (simulated): the fp16 files are still written,
+    `fp16.parity` is null with the reason, and the scores are PyTorch's fp32 ones."""
+    import onnx
+
+    real = build.session_from_proto
+
+    def no_fp16(model, *args, **kwargs):
+        types = {i.name: i.type.tensor_type.elem_type for i in model.graph.input}
+        if types.get("past_key_values.0.key") == onnx.TensorProto.FLOAT16:
+            raise RuntimeError("NOT_IMPLEMENTED : Could not find an implementation for MatMul")
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(build, "session_from_proto", no_fp16)
+    root, args = project
+    out = root / "fp16-unmeasured"
+    result = run_cli(*args, "--blocks", "1", "--dtype", "fp16", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    (variant,) = json.loads((out / "manifest.json").read_text())["variants"]
+    half = variant["fp16"]
+    assert variant["dtype"] == "fp16" and half["parity"] is None
+    assert "cannot run the fp16 graph: NOT_IMPLEMENTED" in half["not_measured"]
+    assert half["fp32_scores"] == variant["scores"] and half["score_change"] == {}
+    assert run_cli("manifest", "validate", out / "manifest.json").exit_code == 0
