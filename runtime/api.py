@@ -100,6 +100,7 @@ class Runtime:
         verify: bool = True,
         max_resident: int = 4,
         intra_op_threads: int = 0,
+        cuda_graph: bool = False,
     ) -> Runtime:
         """Load and validate `path`; sessions are created on first use.
 
@@ -109,12 +110,16 @@ class Runtime:
             variants); False -> WeightsMode.FAST (per-session prepacking).
         verify: check each file's sha256 on first load (False: presence and size only).
         max_resident: decoder sessions kept loaded at once (least recently used dropped).
+        cuda_graph: replay each decode step as a CUDA graph (CUDAExecutionProvider, fp16 gqa
+            variants; ProviderError otherwise). A variant's decoder then runs one call at a
+            time (docs/runtime.md).
         """
         config = SessionConfig(
             providers=normalize_providers(providers),
             mode=WeightsMode.SHARED if share_weights else WeightsMode.FAST,
             max_resident=max_resident,
             intra_op_threads=intra_op_threads,
+            cuda_graph=cuda_graph,
         )
         return cls(load_manifest(path), config, verify=verify)
 

@@ -13,6 +13,11 @@ edge and its logits back: nothing outside this module knows about right padding.
 
 Buffers are reused across requests: each session keeps a small pool, one buffer per request
 in flight, so threads running the same variant never share one (sessions.py's contract).
+
+Two interfaces per stepper: `prefill`/`step` return logits (the parity checks compare them);
+`first_tokens`/`next_tokens` return greedy ids (B,) (what generation.py decodes with). A gqa
+graph with a `next_tokens` output (its ArgMax) keeps the logits inside onnxruntime and runs
+each decode step on fixed buffers (decode_step.py); other graphs take the argmax on the host.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import decode_step
 from .errors import InputError
 from .kv_buffer import SharedKvBuffer
 
@@ -55,6 +61,13 @@ class Precision(str, Enum):
     FP32 = "fp32"
     INT8 = "int8"
     INT4 = "int4"
+
+
+class DType(str, Enum):
+    """Of a decoder's weights and activations (export/onnx/half.py writes fp16)."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
 
 
 def decoder_layout(session: onnxruntime.InferenceSession) -> DecoderLayout:
@@ -98,8 +111,14 @@ def max_positions(session: onnxruntime.InferenceSession) -> int | None:
 class TracedStepper:
     """The traced graph: the cache comes back as `present.*` and is fed in again."""
 
-    def __init__(self, session: onnxruntime.InferenceSession, cache: CacheLayout) -> None:
+    def __init__(
+        self,
+        session: onnxruntime.InferenceSession,
+        cache: CacheLayout,
+        embed: onnxruntime.InferenceSession | None = None,
+    ) -> None:
         self.session = session
+        self.embed = embed  # embed_tokens: next_tokens embeds the previous ids
         self.layers, self.kv_heads = cache.num_layers, cache.num_kv_heads
         self.head_dim, self.dtype = cache.head_dim, cache.dtype
         self._outputs = [o.name for o in session.get_outputs()]
@@ -122,6 +141,14 @@ class TracedStepper:
         self._mask = np.concatenate([self._mask, ones], axis=1)
         return self._run(embeds.astype(self.dtype, copy=False))
 
+    def first_tokens(
+        self, embeds: np.ndarray, mask: np.ndarray, positions: np.ndarray
+    ) -> np.ndarray:
+        return _greedy(self.prefill(embeds, mask, positions)[:, -1])
+
+    def next_tokens(self, ids: np.ndarray) -> np.ndarray:
+        return _greedy(self.step(_embed(self.embed, ids))[:, -1])
+
     def _run(self, embeds: np.ndarray) -> np.ndarray:
         feed = {
             "inputs_embeds": embeds,
@@ -139,10 +166,50 @@ class TracedStepper:
 class GqaStepper:
     """The gqa graph on a preallocated buffer: no cache goes in or out of a step."""
 
-    def __init__(self, buffer: SharedKvBuffer) -> None:
+    def __init__(
+        self, buffer: SharedKvBuffer, embed: onnxruntime.InferenceSession | None = None
+    ) -> None:
         self.buffer = buffer
+        self.embed = embed  # embed_tokens: next_tokens embeds the previous ids
 
     def prefill(self, embeds: np.ndarray, mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        right, start, real = self._right_padded(embeds, mask, positions)
+        logits = self.buffer.run(right, self._lengths - 1)
+        width, longest = embeds.shape[1], right.shape[1]
+        rows = np.arange(embeds.shape[0])[:, None]
+        back = np.arange(width)[None, :] - start  # left position p <- right index p - start
+        left = logits[rows, np.clip(back, 0, longest - 1)]
+        left[~real] = 0.0  # padding positions: nothing was computed for them
+        return left
+
+    def step(self, embeds: np.ndarray) -> np.ndarray:
+        logits = self.buffer.run(embeds, self._lengths)  # the new token sits at index n
+        self._lengths = self._lengths + 1
+        return logits
+
+    def first_tokens(
+        self, embeds: np.ndarray, mask: np.ndarray, positions: np.ndarray
+    ) -> np.ndarray:
+        if not self.buffer.io.has_next_tokens:
+            return _greedy(self.prefill(embeds, mask, positions)[:, -1])
+        right, _, _ = self._right_padded(embeds, mask, positions)
+        tokens = self.buffer.first_tokens(right, self._lengths - 1)  # (B, longest)
+        return tokens[np.arange(len(tokens)), self._lengths - 1]  # each row's last token
+
+    def next_tokens(self, ids: np.ndarray) -> np.ndarray:
+        if self.embed is None:
+            raise ValueError("next_tokens needs the embed_tokens session (stepper(embed=...))")
+        if not self.buffer.io.has_next_tokens:
+            return _greedy(self.step(_embed(self.embed, ids))[:, -1])
+        tokens = decode_step.next_tokens(self.buffer, ids, self._lengths, self.embed)
+        self._lengths = self._lengths + 1
+        return tokens
+
+    def _right_padded(
+        self, embeds: np.ndarray, mask: np.ndarray, positions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(right-padded embeds (B, longest, H), each row's left start (B, 1), real mask);
+        sets the row lengths the steps continue from."""
         if positions.ndim != 2:  # (3, B, T): M-RoPE positions are not what GQA's rotary takes
             raise ValueError("a gqa decoder takes (B, T) positions, not multi-row (M-RoPE) ones")
         real = mask.astype(bool)
@@ -154,16 +221,18 @@ class GqaStepper:
         # S <= total_sequence_length, so the right-padded batch is `longest` wide.
         start = (width - lengths)[:, None]
         right = embeds[rows, np.minimum(start + np.arange(longest)[None, :], width - 1)]
-        logits = self.buffer.run(right, lengths - 1)
-        back = np.arange(width)[None, :] - start  # left position p <- right index p - start
-        left = logits[rows, np.clip(back, 0, longest - 1)]
-        left[~real] = 0.0  # padding positions: nothing was computed for them
-        return left
+        return right, start, real
 
-    def step(self, embeds: np.ndarray) -> np.ndarray:
-        logits = self.buffer.run(embeds, self._lengths)  # the new token sits at index n
-        self._lengths = self._lengths + 1
-        return logits
+
+def _greedy(logits: np.ndarray) -> np.ndarray:
+    """(B, V) -> (B,) int64: the first index of the largest logit, as onnxruntime's ArgMax."""
+    return logits.argmax(-1).astype(np.int64)
+
+
+def _embed(embed: onnxruntime.InferenceSession | None, ids: np.ndarray) -> np.ndarray:
+    if embed is None:
+        raise ValueError("next_tokens needs the embed_tokens session (stepper(embed=...))")
+    return embed.run(None, {"input_ids": np.asarray(ids, np.int64)[:, None]})[0]
 
 
 class _BufferPool:
@@ -205,12 +274,16 @@ _pools_lock = threading.Lock()
 
 @contextmanager
 def stepper(
-    session: onnxruntime.InferenceSession, batch: int, total_len: int
+    session: onnxruntime.InferenceSession,
+    batch: int,
+    total_len: int,
+    embed: onnxruntime.InferenceSession | None = None,
 ) -> Iterator[TracedStepper | GqaStepper]:
-    """A stepper for one request of `batch` rows reaching `total_len` positions at most."""
+    """A stepper for one request of `batch` rows reaching `total_len` positions at most;
+    `embed` (embed_tokens) is needed by `next_tokens` only."""
     cache = cache_layout(session)
     if decoder_layout(session) is DecoderLayout.TRACED:
-        yield TracedStepper(session, cache)
+        yield TracedStepper(session, cache, embed)
         return
     limit = max_positions(session)
     if limit is not None and total_len > limit:
@@ -222,6 +295,6 @@ def stepper(
         pool = _pools.setdefault(session, _BufferPool())
     buffer = pool.take(session, cache, batch, total_len, limit)
     try:
-        yield GqaStepper(buffer)
+        yield GqaStepper(buffer, embed)
     finally:
         pool.give_back(buffer)

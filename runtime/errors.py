@@ -41,6 +41,12 @@ class VariantUnavailableError(VlmRuntimeError):
         self.variant = variant
 
 
+class ProviderError(VariantUnavailableError):
+    """An execution provider cannot serve a variant as asked: CUDA graphs requested where the
+    CUDA provider is not in use or the decoder is not fp16 gqa, or an fp16 decoder on a
+    provider without kernels for it. The message names the variant and the provider."""
+
+
 class InputError(VlmRuntimeError, ValueError):
     """A bad request: missing/unreadable image, unsupported image mode, empty or too long prompt."""
 

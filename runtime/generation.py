@@ -2,7 +2,8 @@
 
 The same loop as the builder's PyTorch reference (`vlmprune.export.evaluation.generation`):
 one prefill over the whole left-padded prompt, then one token per step with the KV cache.
-How a step feeds the graph depends on its layout (traced or gqa: `decoders.py`).
+How a step feeds the graph depends on its layout (traced or gqa: `decoders.py`); a gqa graph
+with a `next_tokens` output hands back only the greedy ids, never the logits.
 It does not know which VLM it runs: the inputs embeddings and the prefill's position ids
 come from the architecture (`vlmprune.runtime.arch`). Graph I/O names are those of
 docs/contracts.md.
@@ -70,15 +71,13 @@ def greedy_decode(
     finished = np.zeros(batch, dtype=bool)
     generated: list[np.ndarray] = []
     prefill_s = decode_s = 0.0
-    with stepper(decoder, batch, width + max_new_tokens) as steps:
+    with stepper(decoder, batch, width + max_new_tokens, embed_tokens) as steps:
         for step in range(max_new_tokens):
             start = time.perf_counter()
             if step == 0:
-                logits = steps.prefill(inputs_embeds, attention_mask, position_ids)
+                next_ids = steps.first_tokens(inputs_embeds, attention_mask, position_ids)
             else:
-                embeds = embed_tokens.run(None, {"input_ids": generated[-1][:, None]})[0]
-                logits = steps.step(embeds)
-            next_ids = logits[:, -1].argmax(-1).astype(np.int64)  # (B,)
+                next_ids = steps.next_tokens(generated[-1])  # (B,) int64
             next_ids = np.where(finished, stops[0], next_ids)
             generated.append(next_ids)
             finished |= np.isin(next_ids, stops)

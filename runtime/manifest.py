@@ -19,7 +19,7 @@ from typing import Any
 
 from .arch import architecture_class, supported
 from .arch.base import Architecture, PreprocessingError
-from .decoders import Precision
+from .decoders import DType, Precision
 from .detect import OutdatedDetectorError, TaskDetector
 from .errors import (
     IntegrityError,
@@ -52,6 +52,7 @@ class ModelInfo:
     hash: str
     architecture: str
     num_blocks: int
+    decoder_layout: str = "traced"  # "gqa" or "traced" (decoders.DecoderLayout); absent: traced
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Variant:
     latency: Mapping[str, Any] | None  # filled by `vlmprune profile` (a future latency budget)
     genai_dir: Path | None = None  # a folder onnxruntime-genai opens (inside the manifest's)
     precision: Precision = Precision.FP32  # of the decoder's MatMul weights
+    dtype: DType = DType.FP32  # of the decoder's weights and activations
 
     @property
     def decoder(self) -> FileRef:
@@ -196,6 +198,7 @@ def _model(r: _Reader, m: dict) -> ModelInfo:
         hash=r.str_(m, "hash", where="model"),
         architecture=str(m.get("architecture", "unknown")),
         num_blocks=r.int_(m, "num_blocks", where="model", minimum=1),
+        decoder_layout=str(m.get("decoder_layout", "traced")),
     )
 
 
@@ -274,6 +277,10 @@ def _variant(r: _Reader, raw: object, where: str) -> Variant:
         raise r.error(
             f"{where}.precision", f"is '{precision}', not one this runtime runs ({known})"
         )
+    dtype = v.get("dtype", DType.FP32.value)
+    if dtype not in {d.value for d in DType}:
+        known = ", ".join(d.value for d in DType)
+        raise r.error(f"{where}.dtype", f"is '{dtype}', not one this runtime runs ({known})")
     return Variant(
         name=r.str_(v, "name", where=where),
         objective=r.str_(v, "objective", where=where),
@@ -286,6 +293,7 @@ def _variant(r: _Reader, raw: object, where: str) -> Variant:
         latency=MappingProxyType(latency) if isinstance(latency, dict) else None,
         genai_dir=r.inside(genai, f"{where}.genai_dir") if genai else None,
         precision=Precision(precision),
+        dtype=DType(dtype),
     )
 
 

@@ -12,6 +12,11 @@ Two CPU modes (WeightsMode):
 - `fast`: onnxruntime prepacks MatMul weights per session (its default): each resident
   variant holds its own packed copy, paid for in memory, for faster prefill.
 int4 variants are always prepacked: MatMulNBits unpacks unprepacked weights on every call.
+
+`cuda_graph=True` (CUDA only): decoder sessions get the CUDA provider's `enable_cuda_graph`
+option, and each KV buffer's decode step is captured once and replayed (decode_step.py). It
+needs fp16 gqa decoders (the fp32 graph's GroupQueryAttention runs on the CPU provider: no
+CUDA kernel). Shared sessions (vision, embed_tokens) run without graphs: their shapes vary.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from typing import Any
 
 import onnxruntime as ort
 
-from .decoders import Precision
-from .errors import IntegrityError, ProviderWarning, VariantUnavailableError
+from .decoders import DecoderLayout, DType, Precision
+from .errors import IntegrityError, ProviderError, ProviderWarning, VariantUnavailableError
 from .manifest import FileRef, FileVerifier, Manifest, Variant
 
 CPU = "CPUExecutionProvider"
@@ -46,11 +51,28 @@ class SessionConfig:
     mode: WeightsMode = WeightsMode.SHARED
     max_resident: int = 4  # decoder sessions kept loaded (LRU); >= 1
     intra_op_threads: int = 0  # 0: onnxruntime's default (one per physical core)
+    cuda_graph: bool = False  # decode steps replayed as CUDA graphs (fp16 gqa decoders)
 
     def __post_init__(self) -> None:
         if self.max_resident < 1:
             raise ValueError(f"max_resident must be >= 1, not {self.max_resident}")
         object.__setattr__(self, "mode", WeightsMode(self.mode))
+        if self.cuda_graph and CUDA not in self.provider_names:
+            raise ValueError(
+                f"cuda_graph=True needs {CUDA} among the providers, not "
+                f"{', '.join(self.provider_names)}"
+            )
+
+    def decoder_providers(self) -> list[Provider]:
+        """The providers of decoder sessions: with cuda_graph, CUDA's options gain
+        enable_cuda_graph=1."""
+        if not self.cuda_graph:
+            return list(self.providers)
+        out: list[Provider] = []
+        for p in self.providers:
+            name, options = (p, {}) if isinstance(p, str) else (p[0], dict(p[1]))
+            out.append((name, {**options, "enable_cuda_graph": "1"}) if name == CUDA else p)
+        return out
 
     @property
     def provider_names(self) -> tuple[str, ...]:
@@ -105,6 +127,8 @@ class SessionPool:
                 self._decoders.move_to_end(name)
                 return self._decoders[name]
             variant = self.manifest.variant(name)
+            if self.config.cuda_graph:
+                self._check_cuda_graph(variant)
             # Evict before loading so that the peak stays within the bound during the load too.
             while len(self._decoders) >= self.config.max_resident:
                 self._decoders.popitem(last=False)  # freed with its last reference
@@ -113,6 +137,7 @@ class SessionPool:
                 variant.name,
                 extra=_other_files(variant),
                 prepack=variant.precision is Precision.INT4,
+                variant=variant,
             )
             self._decoders[name] = session
             self.max_resident_seen = max(self.max_resident_seen, len(self._decoders))
@@ -142,10 +167,27 @@ class SessionPool:
                 self._shared[key] = self._create(ref, key)
             return self._shared[key]
 
+    def _check_cuda_graph(self, variant: Variant) -> None:
+        layout = self.manifest.model.decoder_layout
+        if variant.dtype is not DType.FP16 or layout != DecoderLayout.GQA.value:
+            raise ProviderError(
+                f"{variant.name}: cuda_graph=True needs an fp16 gqa decoder "
+                f"(`vlmprune export --dtype fp16`); this variant is {variant.dtype.value} "
+                f"{layout} (onnxruntime's CUDA GroupQueryAttention has fp16/bf16 kernels "
+                "only, so an fp32 graph splits between CUDA and CPU and cannot be captured)",
+                variant.name,
+            )
+
     def _create(
-        self, graph: FileRef, owner: str, extra: tuple[FileRef, ...] = (), prepack: bool = False
+        self,
+        graph: FileRef,
+        owner: str,
+        extra: tuple[FileRef, ...] = (),
+        prepack: bool = False,
+        variant: Variant | None = None,
     ) -> ort.InferenceSession:
-        """Verify the graph and the files it reads, then open it; errors name the file."""
+        """Verify the graph and the files it reads, then open it; errors name the file.
+        `variant`: a decoder's (its providers and dtype decide how a refusal is reported)."""
         for ref in (self.manifest.shared.weights, *extra, graph):
             try:
                 self.verifier.check(ref)
@@ -156,21 +198,46 @@ class SessionPool:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ORT's own provider warning; ours is clearer
+                providers = self.config.decoder_providers() if variant else self.config.providers
                 session = ort.InferenceSession(
                     str(graph.path),
                     sess_options=session_options(self.config, prepack),
-                    providers=list(self.config.providers),
+                    providers=list(providers),
                 )
         except Exception as exc:  # onnxruntime's pybind errors share no useful base class
             first_line = (
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             )
-            raise VariantUnavailableError(
-                f"{owner}: onnxruntime cannot load {graph.path} ({graph.where}): {first_line}",
-                owner,
-            ) from exc
+            raise self._refusal(graph, owner, variant, first_line) from exc
         self._check_providers(session, owner)
+        if variant is not None and self.config.cuda_graph and session.get_providers()[0] != CUDA:
+            raise ProviderError(
+                f"{owner}: cuda_graph=True but the decoder runs on "
+                f"{', '.join(session.get_providers())}: {CUDA} is not in use{_CUDA_HINT}",
+                owner,
+            )
         return session
+
+    def _refusal(
+        self, graph: FileRef, owner: str, variant: Variant | None, first_line: str
+    ) -> VariantUnavailableError:
+        """onnxruntime refused a graph: a ProviderError where the provider is the cause."""
+        first = self.config.provider_names[0]
+        if variant is not None and variant.dtype is DType.FP16 and first == CPU:
+            return ProviderError(
+                f"{owner}: an fp16 variant; onnxruntime {ort.__version__}'s {CPU} cannot "
+                f"run it ({first_line}): run it with {CUDA}, or export with --dtype fp32",
+                owner,
+            )
+        if variant is not None and self.config.cuda_graph:
+            return ProviderError(
+                f"{owner}: {CUDA} refused a CUDA graph for {graph.path.name}: {first_line}",
+                owner,
+            )
+        return VariantUnavailableError(
+            f"{owner}: onnxruntime cannot load {graph.path} ({graph.where}): {first_line}",
+            owner,
+        )
 
     def _check_providers(self, session: ort.InferenceSession, owner: str) -> None:
         active = tuple(session.get_providers())
@@ -178,18 +245,19 @@ class SessionPool:
         missing = [p for p in self.config.provider_names if p not in active and p != CPU]
         if missing and not self._warned:
             self._warned = True
-            hint = (
-                " (is onnxruntime-gpu installed, with CUDA and cuDNN libraries it can load? "
-                "the CPU wheel installed after it replaces it)"
-                if CUDA in missing
-                else ""
-            )
+            hint = _CUDA_HINT if CUDA in missing else ""
             warnings.warn(
                 f"{', '.join(missing)} requested but not in use: {owner} runs on "
                 f"{', '.join(active)}{hint}",
                 ProviderWarning,
                 stacklevel=4,
             )
+
+
+_CUDA_HINT = (
+    " (is onnxruntime-gpu installed, with CUDA and cuDNN libraries it can load? "
+    "the CPU wheel installed after it replaces it)"
+)
 
 
 def _other_files(variant: Variant) -> tuple[FileRef, ...]:

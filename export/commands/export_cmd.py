@@ -116,6 +116,17 @@ if TYPE_CHECKING:
     "Parity is checked on the fp32 graph; the quantized one's greedy agreement and "
     "test-split score change per dataset go into the manifest.",
 )
+@click.option(
+    "--dtype",
+    "dtype",
+    type=click.Choice(["fp32", "fp16"]),
+    default="fp32",
+    show_default=True,
+    help="Decoder weights and activations: fp16 (onnxruntime's float16 converter; "
+    "inputs_embeds stays float32, KV cache and logits are fp16), gqa layout only. Parity "
+    "is checked on the fp32 graph; the fp16 graph's agreement with PyTorch fp32 and its "
+    "score change go into the manifest where the CPU provider can run it.",
+)
 @json_option
 def command(
     model_spec: str,
@@ -134,6 +145,7 @@ def command(
     genai: bool | None,
     decoder_layout: str,
     precision: str,
+    dtype: str,
     as_json: bool,
 ) -> None:
     """Export pruned variants to ONNX with shared weights, check them, write the manifest.
@@ -153,6 +165,7 @@ def command(
       vlmprune export --all-tasks --model demo --suite benchmarks.toml
       vlmprune export --all-tasks --model ./Qwen2.5-VL-3B-Instruct --genai
       vlmprune export --all-tasks --model demo --quantize int4 --out variants/demo-int4
+      vlmprune export --all-tasks --model demo --dtype fp16 --out variants/demo-fp16
       vlmprune manifest validate variants/demo/manifest.json
     """
     from ..manifest.detector import fit_task_detector
@@ -167,7 +180,7 @@ def command(
     from ..models.loading import load_vlm
     from ..onnx.pipeline import run_export
     from ..onnx.quantize import Precision
-    from ..onnx.settings import DecoderLayout, ExportSettings, GenaiMode
+    from ..onnx.settings import DecoderLayout, DType, ExportSettings, GenaiMode
     from ..search.files import suite_scores_root
 
     if all_tasks == (task is not None or blocks is not None):
@@ -205,6 +218,7 @@ def command(
         genai=GenaiMode.AUTO if genai is None else GenaiMode.ON if genai else GenaiMode.OFF,
         layout=None if decoder_layout == "auto" else DecoderLayout(decoder_layout),
         precision=Precision(precision),
+        dtype=DType(dtype),
     )
     # Passed uncalled: the detector is fitted only once every graph passed parity.
     detector = _detector(suite, datasets, fit_task_detector)

@@ -58,6 +58,12 @@ _MINIMUM = {"--runs": 1, "--warmup": 0, "--prompt-tokens": 1, "--new-tokens": 2,
 @click.option(
     "--threads", type=click.IntRange(min=0), default=0, help="Intra-op threads (0: ORT's)."
 )
+@click.option(
+    "--cuda-graph",
+    is_flag=True,
+    help="With --provider cuda: replay each decode step as a CUDA graph (fp16 variants, "
+    "`vlmprune export --dtype fp16`).",
+)
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check of the files.")
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False), help="Write JSON here ('-': stdout)."
@@ -85,6 +91,7 @@ def command(
     interleave: bool,
     fast: bool,
     threads: int,
+    cuda_graph: bool,
     no_verify: bool,
     json_out: str | None,
     plot: str | None,
@@ -105,6 +112,7 @@ def command(
       vlmprune profile --manifest M --runs 20 --json profile.json --plot profile.png
       vlmprune profile --manifest M --variants full,generic --interleave --write-manifest
       vlmprune profile --manifest M --provider cuda --ort-profile ort-traces/
+      vlmprune profile --manifest M --provider cuda --cuda-graph   # an fp16 export
     """
     from ...runtime import VlmRuntimeError
     from ...runtime.profiling.config import ExecutionProvider, ProfileConfig, Schedule
@@ -116,6 +124,8 @@ def command(
         if value < _MINIMUM[option]:
             why = " (the first token comes from the prefill)" if option == "--new-tokens" else ""
             raise VlmpruneError(f"{option} must be >= {_MINIMUM[option]}, not {value}{why}")
+    if cuda_graph and provider != "cuda":
+        raise VlmpruneError("--cuda-graph needs --provider cuda")
     if plot:
         _require_matplotlib()
     names = (
@@ -130,7 +140,7 @@ def command(
         try:
             profiler = Profiler.open(
                 manifest_path, config, ExecutionProvider(provider), share_weights=not fast,
-                verify=not no_verify, threads=threads,
+                verify=not no_verify, threads=threads, cuda_graph=cuda_graph,
             )  # fmt: skip
             report = profiler.run(names)
             operators = _operator_profiles(profiler, report, ort_profile) if ort_profile else None

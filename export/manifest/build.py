@@ -53,6 +53,8 @@ class VariantEntry:
     genai: Mapping[str, object] = field(default_factory=dict)  # genai_dir, genai_parity
     precision: str = "fp32"  # of the decoder's MatMul weights
     quantization: Mapping[str, object] | None = None  # a quantized variant's measurements
+    dtype: str = "fp32"  # of the decoder's weights and activations
+    fp16: Mapping[str, object] | None = None  # an fp16 variant's measurements
 
     def to_json(self, num_blocks: int) -> dict:
         s = self.spec
@@ -69,6 +71,8 @@ class VariantEntry:
             "latency": None,
             "precision": self.precision,
             **({"quantization": dict(self.quantization)} if self.quantization else {}),
+            "dtype": self.dtype,
+            **({"fp16": dict(self.fp16)} if self.fp16 else {}),
             **self.genai,
         }
 

@@ -8,7 +8,7 @@ newer than it knows. Open objects (`latency`, `task_detector`, `provenance`,
 from __future__ import annotations
 
 from ...runtime.arch import ARCHITECTURES
-from ...runtime.decoders import DecoderLayout, Precision
+from ...runtime.decoders import DecoderLayout, DType, Precision
 
 SCHEMA_VERSION = 1
 
@@ -274,6 +274,30 @@ MANIFEST_SCHEMA: dict = {
                             "type": "object",
                             "required": ["greedy_identical", "n"],
                         },
+                        "fp32_scores": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number"},
+                        },
+                        "score_change": {
+                            "type": "object",
+                            "additionalProperties": {"type": "number"},
+                        },
+                    },
+                },
+                # Of the decoder's weights and activations; absent: fp32.
+                "dtype": {"enum": [x.value for x in DType]},
+                # An fp16 variant: its graph against PyTorch fp32, where a provider ran it.
+                "fp16": {
+                    "type": "object",
+                    "required": ["method", "provider", "parity", "fp32_scores", "score_change"],
+                    "properties": {
+                        "method": {"type": "string"},
+                        "provider": {"type": "string"},
+                        "parity": {
+                            "type": ["object", "null"],
+                            "required": ["greedy_identical", "n"],
+                        },
+                        "not_measured": {"type": "string"},
                         "fp32_scores": {
                             "type": "object",
                             "additionalProperties": {"type": "number"},

@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
-from ...runtime.decoders import DecoderLayout, stepper
+from ...runtime.decoders import DecoderLayout, DType, stepper
 from ..manifest.variants import VariantSpec
 from ..models.adapter import GraphSpec
 from ..models.loading import LoadedVlm
 from . import graphs
+from .half import HalfCheck, to_fp16
 from .parity import ParityReport, ParitySet, check_decoder, session_from_file, session_from_proto
 from .quantize import Precision, quantize
 from .settings import EMBED_FILE, VISION_FILE, ExportError, ExportSettings, Log, progress
@@ -33,6 +35,13 @@ class VariantOutcome:
     # 4-bit weights change logits by far more than any fp32 tolerance), and its own scores.
     quantized: ParityReport | None = None
     fp32_scores: dict[str, float] = field(default_factory=dict)
+    half: HalfCheck | None = None  # an fp16 variant: its graph against PyTorch fp32
+
+    @property
+    def runs_here(self) -> bool:
+        """The written graph runs on this machine's CPU provider (not: an fp16 graph it has
+        no kernels for): it can be probed and scored."""
+        return self.half is None or self.half.report is not None
 
 
 @dataclass
@@ -46,6 +55,7 @@ class BuildResult:
     max_new_tokens: int  # longest reference answer (in tokens) of the parity examples, + 2
     layout: DecoderLayout = DecoderLayout.TRACED
     precision: Precision = Precision.FP32
+    dtype: DType = DType.FP32
 
     @property
     def written(self) -> list[VariantOutcome]:
@@ -94,6 +104,7 @@ def build_graphs(
         layout = graphs.choose_layout(vlm, settings.layout)
     except graphs.LayoutError as exc:
         raise ExportError(str(exc)) from None
+    _check_dtype(settings, layout)
     start = time.perf_counter()
     parity_set = ParitySet.build(
         vlm, settings.datasets, settings.parity_examples, settings.batch_size
@@ -138,8 +149,32 @@ def build_graphs(
             )
     max_new = max(b.max_new_tokens for b in parity_set.batches)
     return BuildResult(
-        outcomes, shared_diff, weights, work.seconds, max_new, layout, settings.precision
+        outcomes,
+        shared_diff,
+        weights,
+        work.seconds,
+        max_new,
+        layout,
+        settings.precision,
+        settings.dtype,
     )
+
+
+def _check_dtype(settings: ExportSettings, layout: DecoderLayout) -> None:
+    """fp16 is written for fp32-weight gqa decoders only: one clear line otherwise."""
+    if settings.dtype is not DType.FP16:
+        return
+    if settings.precision is not Precision.FP32:
+        raise ExportError(
+            f"--dtype fp16 converts fp32 weights; --quantize {settings.precision.value} graphs "
+            "keep fp32 activations: give one of the two"
+        )
+    if layout is not DecoderLayout.GQA:
+        raise ExportError(
+            "--dtype fp16 is written for the gqa decoder layout only (the traced graph's "
+            "attention masks are float32 arithmetic); this export's layout is "
+            f"{layout.value}"
+        )
 
 
 def _groups(specs: Sequence[VariantSpec]) -> list[tuple[tuple[int, ...], list[VariantSpec]]]:
@@ -154,7 +189,7 @@ def _export_group(
     work: _Work, removed: tuple[int, ...], group: list[VariantSpec]
 ) -> list[VariantOutcome]:
     vlm, start = work.vlm, time.perf_counter()
-    precision, quantized = work.settings.precision, None
+    precision, quantized, half = work.settings.precision, None, None
     with vlm.adapter.removed(vlm.model, removed):
         proto = graphs.export_decoder(vlm, work.layout)
         session = session_from_proto(proto)
@@ -171,10 +206,15 @@ def _export_group(
                 vlm, session, work.embed_session, work.parity_set, work.settings.parity
             )
             start = work.timed("parity", start)
-    outcomes = [VariantOutcome(spec, report, quantized=quantized) for spec in group]
+        if report.passed and work.settings.dtype is DType.FP16:
+            proto = to_fp16(proto, f"decoder of '{group[0].name}'")
+            half, session = _check_half(work, proto)
+            start = work.timed("parity", start)
+    outcomes = [VariantOutcome(spec, report, quantized=quantized, half=half) for spec in group]
     if not report.passed:
         return outcomes
-    work.probes[removed] = _probe(session, work.parity_set)
+    if session is not None:
+        work.probes[removed] = _probe(session, work.parity_set)
     first = f"{graphs.DECODER_PREFIX}{group[0].name}.onnx"
     work.writer.add_graph(graphs.compact_value_names(proto), first)
     for outcome in outcomes:
@@ -184,6 +224,24 @@ def _export_group(
         outcome.file = name
     work.timed("export", start)
     return outcomes
+
+
+def _check_half(
+    work: _Work, proto: onnx.ModelProto
+) -> tuple[HalfCheck, ort.InferenceSession | None]:
+    """The fp16 graph's agreement with PyTorch fp32 on the CPU provider, or why it was not
+    measured (an onnxruntime without fp16 CPU kernels for these ops)."""
+    provider = "CPUExecutionProvider"
+    try:
+        session = session_from_proto(proto)
+        report = check_decoder(
+            work.vlm, session, work.embed_session, work.parity_set, work.settings.parity
+        )
+    except Exception as exc:  # onnxruntime's errors share no useful base class
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = f"onnxruntime {ort.__version__} {provider} cannot run the fp16 graph: {first}"
+        return HalfCheck(provider, None, reason), None
+    return HalfCheck(provider, report), session
 
 
 def _probe(session: ort.InferenceSession, parity_set: ParitySet, rows: int = 4) -> np.ndarray:
@@ -204,8 +262,8 @@ def _check_written(
 ) -> None:
     """Every written graph loads with the shared weights file and computes what it did before."""
     for outcome in outcomes:
-        if outcome.file is None:
-            continue
+        if outcome.file is None or outcome.spec.removed_blocks not in probes:
+            continue  # not written, or an fp16 graph this CPU provider cannot run
         session = session_from_file(staging / outcome.file)
         got = _probe(session, parity_set)
         diff = float(np.abs(got - probes[outcome.spec.removed_blocks]).max())

@@ -21,11 +21,12 @@ from ...runtime.arch import architecture_class
 from ...runtime.arch.base import Architecture, PreprocessingError
 from ...runtime.decoders import DecoderLayout
 from ..manifest.build import SCHEMA_VERSION, schema_problems, semantic_problems, sha256_file
-from .io_names import decoder_input_names, decoder_output_names, fused_input_names
+from .io_names import NEXT_TOKENS, decoder_input_names, decoder_output_names, fused_input_names
 from .weights import ALIGN_MIN_BYTES, ALIGNMENT, external_refs
 
 MAX_IR_VERSION = 10  # onnxruntime 1.20
 MAX_OPSET = 21  # onnxruntime 1.20, default domain
+OPTIONAL_IO = frozenset({NEXT_TOKENS})
 
 
 def validate_manifest(path: str | Path, load_sessions: bool = True) -> list[str]:
@@ -194,6 +195,8 @@ def _decoder_io(model: dict, layers: int, position_rows: int | None) -> tuple[di
         )
     outputs = {name: cache for name in decoder_output_names(layers)}
     outputs["logits"] = [None, None, model["vocab_size"]]
+    if layout is DecoderLayout.GQA:
+        outputs[NEXT_TOKENS] = [None, None]  # optional: graphs written before it lack it
     return inputs, outputs
 
 
@@ -235,7 +238,8 @@ def _check_io(label: str, kind: str, values: object, expected: dict[str, list]) 
         problems.append(f"{label}: unexpected {kind} '{name}'")
     for name, dims in expected.items():
         if name not in found:
-            problems.append(f"{label}: {kind} '{name}' is missing")
+            if name not in OPTIONAL_IO:
+                problems.append(f"{label}: {kind} '{name}' is missing")
             continue
         shape = [
             d.dim_value if d.HasField("dim_value") else None

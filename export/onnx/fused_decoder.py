@@ -17,6 +17,8 @@ I/O (names follow onnxruntime-genai; docs/contracts.md):
     total_sequence_length () int32: past length + S
     past_key_values.{i}.key/value (B, kv_heads, P, head_dim)
     -> logits (B, S, V), present.{i}.key/value
+       next_tokens (B, S) int64: ArgMax of the logits (`add_next_tokens`, on every exported
+       graph): a decode step hands back B ids instead of B x V logits
 
 Positions come from seqlens_k inside GQA, so the context is limited by the cos/sin cache:
 `max_positions` rows, recorded so the runtime can refuse longer prompts.
@@ -33,7 +35,11 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 from transformers import PretrainedConfig
 
-from .io_names import decoder_output_names, fused_input_names  # noqa: F401  (re-exported)
+from .io_names import (  # noqa: F401  (re-exported)
+    NEXT_TOKENS,
+    decoder_output_names,
+    fused_input_names,
+)
 
 # GroupQueryAttention and SkipSimplifiedLayerNormalization live in onnxruntime's contrib domain;
 # SimplifiedLayerNormalization is registered by onnxruntime under the default domain.
@@ -280,3 +286,20 @@ def build_fused_decoder(
     )
     model.ir_version = IR_VERSION
     return model, layout
+
+
+def add_next_tokens(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with the output `next_tokens` (B, S) int64 = ArgMax(logits) over the vocabulary
+    (the first index of the largest logit, as numpy's argmax), in place."""
+    graph = model.graph
+    if any(o.name == NEXT_TOKENS for o in graph.output):
+        return model
+    graph.node.append(
+        helper.make_node(
+            "ArgMax", ["logits"], [NEXT_TOKENS], name="ArgMax_next_tokens", axis=-1, keepdims=0
+        )
+    )
+    graph.output.append(
+        helper.make_tensor_value_info(NEXT_TOKENS, TensorProto.INT64, ["batch", "sequence"])
+    )
+    return model

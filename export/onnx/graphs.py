@@ -33,7 +33,12 @@ from transformers import DynamicCache, PreTrainedModel
 from ...runtime.decoders import MAX_POSITIONS_KEY, DecoderLayout
 from ..models.adapter import GraphSpec, ModelAdapter
 from ..models.loading import LoadedVlm
-from .fused_decoder import FusedDecoderError, build_fused_decoder, check_fusable
+from .fused_decoder import (
+    FusedDecoderError,
+    add_next_tokens,
+    build_fused_decoder,
+    check_fusable,
+)
 from .io_names import (  # noqa: F401  (re-exported: the graph names belong to this module's API)
     DECODER_PREFIX,
     EMBED_TOKENS,
@@ -190,6 +195,7 @@ def _fused_decoder(vlm: LoadedVlm) -> onnx.ModelProto:
     model, _ = build_fused_decoder(
         vlm.adapter.decoder(vlm.model), vlm.adapter.lm_head(vlm.model), config, positions
     )
+    add_next_tokens(model)  # decoding reads the ids, the logits stay inside onnxruntime
     onnx.helper.set_model_props(model, {MAX_POSITIONS_KEY: str(positions)})
     return model
 

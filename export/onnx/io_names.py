@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from ...runtime.kv_buffer import NEXT_TOKENS as _NEXT_TOKENS
+
 VISION_ENCODER = "vision_encoder"
 EMBED_TOKENS = "embed_tokens"
 DECODER_PREFIX = "decoder_"
+NEXT_TOKENS = _NEXT_TOKENS  # gqa decoders: ArgMax of the logits, (B, S) int64
 
 
 def decoder_input_names(num_layers: int) -> list[str]:

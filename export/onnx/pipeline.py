@@ -94,12 +94,15 @@ class ExportSummary:
             "genai": self.genai,
             "decoder_layout": r.layout.value,
             "precision": r.precision.value,
+            "dtype": r.dtype.value,
             "seconds": {"total": self.seconds, **r.seconds},
         }
 
 
 def _outcome_json(o: VariantOutcome) -> dict:
     quantized = {"quantized_parity": o.quantized.to_json()} if o.quantized else {}
+    if o.half is not None:
+        quantized["fp16"] = _half(o)
     return {
         "name": o.spec.name,
         "objective": o.spec.objective,
@@ -276,6 +279,8 @@ def _manifest_inputs(
             genai_fields(o.spec.name),
             result.precision.value,
             _quantization(o, result.precision),
+            result.dtype.value,
+            _half(o) if o.half is not None else None,
         )
         for o in result.written
     ]
@@ -332,6 +337,19 @@ def _quantization(outcome: VariantOutcome, precision: Precision) -> dict | None:
             for d in outcome.scores
             if d in outcome.fp32_scores
         },
+    }
+
+
+def _half(outcome: VariantOutcome) -> dict:
+    """An fp16 variant's agreement with PyTorch fp32 and its score change (or why neither
+    was measured: then `scores` are PyTorch's fp32 ones)."""
+    fp32 = dict(outcome.fp32_scores or outcome.scores)
+    measured = outcome.half.report is not None
+    change = {d: outcome.scores[d] - fp32[d] for d in outcome.scores if d in fp32}
+    return {
+        **outcome.half.to_json(),
+        "fp32_scores": fp32,
+        "score_change": change if measured else {},
     }
 
 

@@ -12,7 +12,6 @@ from ..manifest.build import choose_task_type_variants
 from ..models.loading import LoadedVlm
 from ..tasks.base import TaskDataset
 from .build import BuildResult, VariantOutcome
-from .quantize import Precision
 from .settings import EMBED_FILE, ExportSettings, progress
 
 if TYPE_CHECKING:
@@ -27,8 +26,9 @@ def measure_scores(
 ) -> None:
     """Test-split score of every written variant on every dataset (PyTorch, blocks removed).
 
-    Quantized variants (settings.precision): PyTorch's fp32 scores become `fp32_scores` and
-    `scores` are what the written graphs in `staging` answer, through the runtime's decoding.
+    Quantized or fp16 variants (settings.lowered): PyTorch's fp32 scores become `fp32_scores`
+    and `scores` are what the written graphs in `staging` answer, through the runtime's
+    decoding (an fp16 graph the CPU provider cannot run keeps PyTorch's: `half` says why).
     """
     from ..evaluation.evaluate import Evaluator
     from ..tasks.base import Split
@@ -46,16 +46,18 @@ def measure_scores(
     for outcome in outcomes:
         if outcome.file is not None:
             outcome.scores = dict(scores[outcome.spec.removed_blocks])
-    if settings.precision is not Precision.FP32:
+    if settings.lowered:
         if staging is None:
-            raise ValueError("quantized variants are scored from their files: staging is needed")
+            raise ValueError(
+                "quantized/fp16 variants are scored from their files: staging is needed"
+            )
         _quantized_scores(evaluator, outcomes, settings, staging)
 
 
 def _quantized_scores(
     evaluator: Evaluator, outcomes: list[VariantOutcome], settings: ExportSettings, staging: Path
 ) -> None:
-    """Each quantized graph's own test-split scores, decoded by the torch-free runtime loop.
+    """Each quantized (or fp16) graph's own test-split scores, decoded by the torch-free runtime loop.
 
     The input embeddings are PyTorch's (vision and embed_tokens graphs stay fp32 and match
     them to ~1e-6): only the quantized decoder differs from the fp32 measurement.
@@ -68,7 +70,7 @@ def _quantized_scores(
     vlm, datasets = evaluator.vlm, export_datasets(settings)
     embed = session_from_file(staging / EMBED_FILE)
     measured: dict[str, dict[str, float]] = {}  # decoder file -> dataset -> score
-    written = [o for o in outcomes if o.file is not None]
+    written = [o for o in outcomes if o.file is not None and o.runs_here]
     for outcome in progress(written, settings.progress, "quantized test-split scores", "variant"):
         outcome.fp32_scores = outcome.scores
         if outcome.file not in measured:

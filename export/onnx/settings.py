@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from ...runtime.decoders import DecoderLayout
+from ...runtime.decoders import DecoderLayout, DType
 from ..errors import VlmpruneError
 from ..tasks.base import TaskDataset
 from . import graphs
@@ -50,6 +50,12 @@ class ExportSettings:
     genai: GenaiMode = GenaiMode.AUTO  # onnxruntime-genai folders (genai.py)
     layout: DecoderLayout | None = None  # None: gqa where the fused graph fits (graphs.py)
     precision: Precision = Precision.FP32  # decoder MatMul weights (quantize.py)
+    dtype: DType = DType.FP32  # decoder weights and activations (half.py)
+
+    @property
+    def lowered(self) -> bool:
+        """The written decoders are not the fp32 graphs that passed parity."""
+        return self.precision is not Precision.FP32 or self.dtype is not DType.FP32
 
 
 def stderr_log(message: str) -> None:

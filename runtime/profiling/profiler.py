@@ -168,7 +168,9 @@ class Profiler:
         share_weights: bool = True,
         verify: bool = True,
         threads: int = 0,
+        cuda_graph: bool = False,
     ) -> Profiler:
+        """`cuda_graph`: decode steps replayed as CUDA graphs (CUDA, fp16 variants)."""
         provider = ExecutionProvider(provider)
         if provider is ExecutionProvider.CUDA:
             if CUDA not in ort.get_available_providers():
@@ -181,6 +183,7 @@ class Profiler:
             verify=verify,
             max_resident=1 if config.schedule is Schedule.SEQUENTIAL else 1024,
             intra_op_threads=threads,
+            cuda_graph=cuda_graph,
         )
         return cls(runtime, config)
 

@@ -270,3 +270,90 @@ def test_unknown_precision_is_refused_before_anything_is_written(project):
     result = run_cli(*args, "--blocks", "1", "--quantize", "int3", "--out", root / "x")
     assert result.exit_code != 0 and "'int3' is not one of" in result.output
     assert not (root / "x").exists()
+
+
+def test_fp16_export_writes_fp16_graphs_validates_and_records_its_parity(project):
+    """--dtype fp16: float16 KV and logits, float32 inputs_embeds, measured on the CPU
+    provider (onnxruntime 1.32 has the kernels) and answered by the runtime."""
+    import onnx
+
+    root, args = project
+    out = root / "fp16"
+    result = run_cli(*args, "--blocks", "1", "--dtype", "fp16", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["dtype"] == "fp16" and summary["precision"] == "fp32"
+    manifest = json.loads((out / "manifest.json").read_text())
+    (variant,) = manifest["variants"]
+    assert variant["dtype"] == "fp16"
+    half = variant["fp16"]
+    assert half["provider"] == "CPUExecutionProvider" and "float16" in half["method"]
+    assert 0 < half["parity"]["n"] and half["parity"]["prefill_max_abs_diff"] < 0.05
+    assert set(half["score_change"]) == set(variant["scores"]) == set(half["fp32_scores"])
+    graph = onnx.load(out / variant["files"][0]["path"], load_external_data=False)
+    types = {
+        v.name: v.type.tensor_type.elem_type for v in (*graph.graph.input, *graph.graph.output)
+    }
+    f16, f32, i64 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT, onnx.TensorProto.INT64
+    assert types["inputs_embeds"] == f32 and types["past_key_values.0.key"] == f16
+    assert types["logits"] == f16 and types["present.0.value"] == f16
+    assert types["next_tokens"] == i64
+    assert run_cli("manifest", "validate", out / "manifest.json").exit_code == 0
+
+    from PIL import Image
+
+    from vlmprune.runtime.api import Runtime
+
+    runtime = Runtime.from_manifest(out / "manifest.json")
+    assert runtime.manifest.variants[0].dtype.value == "fp16"
+    answer = runtime.generate(Image.new("RGB", (40, 40), (200, 30, 30)), "What color is it?")
+    assert answer.variant == "blocks_1" and answer.tokens
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--quantize", "int4"], "--dtype fp16 converts fp32 weights; --quantize int4"),
+        (["--decoder-layout", "traced"], "--dtype fp16 is written for the gqa decoder layout"),
+    ],
+)
+def test_fp16_with_what_it_cannot_combine_is_one_line(project, extra, message):
+    root, args = project
+    result = run_cli(*args, "--blocks", "1", "--dtype", "fp16", *extra, "--out", root / "x")
+    one_error_line(result, message)
+    assert not (root / "x").exists()
+
+
+def test_unknown_dtype_is_a_usage_error(project):
+    root, args = project
+    result = run_cli(*args, "--blocks", "1", "--dtype", "bf16", "--out", root / "x")
+    assert result.exit_code == 2 and "'bf16' is not one of 'fp32', 'fp16'" in result.output
+    assert not (root / "x").exists()
+
+
+def test_fp16_the_cpu_provider_cannot_run_is_written_and_reported_not_measured(
+    project, monkeypatch
+):
+    """An onnxruntime without fp16 CPU kernels (simulated): the fp16 files are still written,
+    `fp16.parity` is null with the reason, and the scores are PyTorch's fp32 ones."""
+    import onnx
+
+    real = build.session_from_proto
+
+    def no_fp16(model, *args, **kwargs):
+        types = {i.name: i.type.tensor_type.elem_type for i in model.graph.input}
+        if types.get("past_key_values.0.key") == onnx.TensorProto.FLOAT16:
+            raise RuntimeError("NOT_IMPLEMENTED : Could not find an implementation for MatMul")
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(build, "session_from_proto", no_fp16)
+    root, args = project
+    out = root / "fp16-unmeasured"
+    result = run_cli(*args, "--blocks", "1", "--dtype", "fp16", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    (variant,) = json.loads((out / "manifest.json").read_text())["variants"]
+    half = variant["fp16"]
+    assert variant["dtype"] == "fp16" and half["parity"] is None
+    assert "cannot run the fp16 graph: NOT_IMPLEMENTED" in half["not_measured"]
+    assert half["fp32_scores"] == variant["scores"] and half["score_change"] == {}
+    assert run_cli("manifest", "validate", out / "manifest.json").exit_code == 0
