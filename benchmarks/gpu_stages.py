@@ -1,0 +1,319 @@
+"""The stages of benchmarks/gpu_decode.py: each a function (context, clock) -> report keys.
+
+A stage that covers several dtypes or variants records an error per item and goes on, and
+stops starting items when its clock runs out; gpu_decode.py's StageRunner catches the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent
+LOAD_PROMPTS = ("What is in the image?", "Describe the picture in one sentence.",
+                "How many shapes are there?", "Read the text in the image.")  # fmt: skip
+FILLER = "describe the colors and the shapes in this picture "  # prompt text of any length
+
+
+def fp16_support() -> dict:
+    """Whether the export takes a `dtype` setting (an fp16 export is possible)."""
+    from vlmprune.export.onnx.settings import ExportSettings
+
+    if "dtype" not in ExportSettings.__dataclass_fields__:
+        return {"available": False, "why": "fp16 not available: ExportSettings has no dtype field"}
+    return {"available": True}
+
+
+def dtype_setting(name: str) -> dict:
+    """ExportSettings keyword for `name`, as the field's own type (a str enum or a str)."""
+    from vlmprune.export.onnx.settings import ExportSettings
+
+    fields = ExportSettings.__dataclass_fields__
+    if "dtype" not in fields:
+        return {}
+    default = fields["dtype"].default
+    return {"dtype": type(default)(name) if isinstance(default, Enum) else name}
+
+
+def error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+class Context:
+    """What the stages share: arguments, the model folder, the manifests per dtype."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.results: dict = {}  # stage results other stages compare against
+        self._model: str | None = None
+        if args.provider == "cuda":
+            import onnxruntime as ort
+
+            ort.preload_dlls()  # onnxruntime-gpu finds the CUDA/cuDNN libraries of torch's wheels
+
+    @property
+    def providers(self) -> list[str]:
+        from vlmprune.runtime.profiling.config import ExecutionProvider
+
+        return list(ExecutionProvider(self.args.provider).ort_providers)
+
+    def manifest_path(self, dtype: str) -> Path:
+        return self.args.work / f"export-{dtype}" / "manifest.json"
+
+    def manifests(self) -> dict[str, Path]:
+        """The dtypes asked for whose export exists."""
+        paths = {d: self.manifest_path(d) for d in self.args.dtype_list}
+        return {d: p for d, p in paths.items() if p.is_file()}
+
+    def model_folder(self) -> str:
+        if self._model is None:
+            from profile_export import model_folder
+
+            self._model = model_folder(self.args.size, self.args.work, self.args.seed)
+        return self._model
+
+    def device_info(self) -> dict:
+        import onnxruntime as ort
+
+        from vlmprune.runtime.profiling.machine import device_name
+
+        info: dict = {"name": device_name(tuple(self.providers)),
+                      "available_providers": ort.get_available_providers()}  # fmt: skip
+        try:
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=20, check=True,
+            )  # fmt: skip
+            info["nvidia_smi"] = out.stdout.strip().splitlines()
+        except (OSError, subprocess.SubprocessError) as exc:
+            info["nvidia_smi"] = error_text(exc)
+        return info
+
+    def prompt_tokens(self, runtime: object) -> int:
+        """Text tokens of the synthetic request that make the prompt `--prompt-length` long."""
+        from vlmprune.runtime.profiling.config import ProfileConfig
+        from vlmprune.runtime.profiling.profiler import synthetic_request
+
+        one = synthetic_request(runtime.manifest, runtime.tokenizer, ProfileConfig(prompt_tokens=1))
+        return max(1, self.args.prompt_length - (one.prompt_length - 1))
+
+    def runtime(self, manifest: Path, max_resident: int = 1024, providers: list | None = None):  # noqa: ANN201
+        from vlmprune.runtime import Runtime
+
+        return Runtime.from_manifest(
+            manifest, providers or self.providers, verify=False, max_resident=max_resident
+        )
+
+
+def stage_export(ctx: Context, clock) -> dict:  # noqa: ANN001
+    """Every dtype's export (reused when its manifest exists), fp32 first."""
+    from profile_export import REMOVAL_SETS, export
+
+    from vlmprune.export.onnx.settings import GenaiMode
+    from vlmprune.runtime.decoders import DecoderLayout
+
+    args, out = ctx.args, {"removal_sets": [list(r) for r in REMOVAL_SETS], "dtypes": {}}
+    options = argparse.Namespace(size=args.size, datasets="shapes_vqa", parity_examples=1,
+                                 score_examples=1, batch_size=1)  # fmt: skip
+    model, fp32_s = ctx.model_folder(), None
+    for dtype in args.dtype_list:
+        path, row = ctx.manifest_path(dtype), {}
+        out["dtypes"][dtype] = row
+        if path.is_file():
+            row.update(manifest=str(path), reused=True)
+            continue
+        if dtype != "fp32" and not fp16_support()["available"]:
+            row["skipped"] = fp16_support()["why"]
+            continue
+        if fp32_s is not None and clock.run_left() < 2 * fp32_s:  # leave time for the rest
+            row["skipped"] = f"{clock.run_left():.0f} s left, the fp32 export took {fp32_s:.0f} s"
+            continue
+        start = time.perf_counter()
+        try:
+            export(model, args.work, options, name=path.parent.name, layout=DecoderLayout.GQA,
+                   genai=GenaiMode.OFF, **dtype_setting(dtype))  # fmt: skip
+            row.update(manifest=str(path), reused=False)
+        except Exception as exc:  # recorded: the other dtype may still export
+            row["error"] = error_text(exc)
+        row["seconds"] = time.perf_counter() - start
+        fp32_s = row["seconds"] if dtype == "fp32" else fp32_s
+    out["model"] = model
+    return {"export": out}
+
+
+def stage_runtime(ctx: Context, clock) -> dict:  # noqa: ANN001
+    """`Profiler` (interleaved, all variants resident) per dtype."""
+    from vlmprune.runtime.profiling.config import ProfileConfig, Schedule
+    from vlmprune.runtime.profiling.profiler import Profiler
+
+    args, out = ctx.args, {}
+    for dtype, manifest in ctx.manifests().items():
+        if clock.left() < 10:
+            out[dtype] = {"skipped": f"{clock.left():.0f} s left in the stage"}
+            continue
+        try:
+            config = ProfileConfig(
+                runs=args.runs, warmup=args.warmup, prompt_tokens=ctx.prompt_tokens(ctx.runtime(manifest, providers=["CPUExecutionProvider"])),
+                new_tokens=args.new_tokens, schedule=Schedule.INTERLEAVED, seed=args.seed,
+            )  # fmt: skip
+            profiler = Profiler.open(manifest, config, provider=args.provider, verify=False)
+            report = profiler.run().to_json()
+            for v in report["variants"]:
+                v["k"] = len(v["removed_blocks"])
+            out[dtype] = report
+            del profiler
+        except Exception as exc:
+            out[dtype] = {"error": error_text(exc)}
+        gc.collect()
+    ctx.results["runtime"] = out
+    return {"runtime": out}
+
+
+def no_eos(runtime: object) -> None:
+    """The runtime's manifest without a stop token (-1 is never generated): every request
+    decodes exactly max_new_tokens, as the profiler's requests do."""
+    gen = replace(runtime.manifest.generation, eos_token_id=-1, eos_token_ids=())
+    runtime.manifest = replace(runtime.manifest, generation=gen)
+
+
+def prompt_of_length(runtime: object, target: int) -> tuple[str, int]:
+    """The longest prompt made of FILLER words whose ids (image included) fit `target`."""
+    from vlmprune.runtime.profiling.load import random_pool
+
+    arch, image = runtime.manifest.arch, random_pool(1, 64, ["x"])[0].image
+    pixels, words, text = arch.preprocess(image), FILLER.split(), "describe"
+    for n in range(1, 4 * target):
+        candidate = " ".join(words[i % len(words)] for i in range(n))
+        if len(arch.prompt_ids(runtime.tokenizer, candidate, pixels)) > target:
+            break
+        text = candidate
+    return text, len(arch.prompt_ids(runtime.tokenizer, text, pixels))
+
+
+def stage_throughput(ctx: Context, clock) -> dict:  # noqa: ANN001
+    """`Runtime.generate_batch` of B identical-length requests (random images) on full."""
+    from vlmprune.runtime import Request
+    from vlmprune.runtime.profiling.load import random_pool
+
+    args, out = ctx.args, {}
+    batches = [int(b) for b in args.batches.split(",")]
+    for dtype, manifest in ctx.manifests().items():
+        rows: list[dict] = []
+        out[dtype] = {"rows": rows}
+        try:
+            runtime = ctx.runtime(manifest, max_resident=1)
+            no_eos(runtime)
+            prompt, length = prompt_of_length(runtime, args.prompt_length)
+            variant = runtime.manifest.default_variant
+            out[dtype] |= {
+                "variant": variant,
+                "prompt_length": length,
+                "new_tokens": args.new_tokens,
+            }
+            pool = random_pool(max(batches), 256, [prompt], seed=args.seed)
+            for batch in batches:
+                if clock.left() < 5:
+                    rows.append({"batch": batch, "skipped": "out of time"})
+                    continue
+                rows.append(_throughput_row(runtime, [Request(e.image, e.prompt, task_hint=variant)
+                                                      for e in pool[:batch]], args.new_tokens, clock))  # fmt: skip
+            del runtime
+        except Exception as exc:
+            out[dtype]["error"] = error_text(exc)
+        gc.collect()
+    return {"throughput": out}
+
+
+def _throughput_row(runtime, requests: list, new_tokens: int, clock, repeats: int = 3) -> dict:  # noqa: ANN001
+    runtime.generate_batch(requests, max_new_tokens=new_tokens)  # warm-up: sessions, buffers
+    walls, results = [], []
+    for i in range(repeats):
+        if i and clock.left() < 0:
+            break
+        start = time.perf_counter()
+        results = runtime.generate_batch(requests, max_new_tokens=new_tokens)
+        walls.append(time.perf_counter() - start)
+    wall, t = statistics.median(walls), results[0].timings
+    tokens = sum(r.timings.tokens for r in results)
+    return {
+        "batch": len(requests), "repeats": len(walls), "wall_ms": wall * 1e3,
+        "tokens": tokens, "tokens_per_s": tokens / wall,
+        "decode_tokens_per_s": len(requests) * (t.tokens - 1) / (t.decode_ms / 1e3),
+        "ttft_ms": t.vision_ms + t.prefill_ms, "decode_ms_per_step": t.decode_ms / (t.tokens - 1),
+    }  # fmt: skip
+
+
+def stage_memory(ctx: Context, clock) -> dict:  # noqa: ANN001
+    """profile_memory.py (one round: a fresh process with one variant, one with all)."""
+    out = {}
+    for dtype, manifest in ctx.manifests().items():
+        cmd = [sys.executable, str(BENCHMARKS / "profile_memory.py"), "--manifest", str(manifest),
+               "--provider", ctx.args.provider, "--rounds", "1", "--json"]  # fmt: skip
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=max(clock.left(), 1))
+            if done.returncode:
+                raise RuntimeError(f"exit {done.returncode}: {done.stderr.strip()[-1500:]}")
+            out[dtype] = json.loads(done.stdout)
+        except Exception as exc:
+            out[dtype] = {"error": error_text(exc)}
+    return {"memory": out}
+
+
+def stage_load(ctx: Context, clock) -> dict:  # noqa: ANN001
+    """The concurrent load test on the fp32 export (runtime/profiling/load.py)."""
+    from vlmprune.runtime.profiling.load import LoadConfig, load_test, random_pool
+    from vlmprune.runtime.select import valid_hints
+
+    args = ctx.args
+    manifest = ctx.manifests().get("fp32") or next(iter(ctx.manifests().values()), None)
+    if manifest is None:
+        raise RuntimeError("no export to load-test (run the export stage first)")
+    probe = ctx.runtime(manifest, providers=["CPUExecutionProvider"])
+    n_variants = len(probe.manifest.variants)
+    bound = args.load_max_resident or max(1, n_variants - 1)
+    detect = 0.5 if probe.manifest.task_detector is not None else 0.0
+    config = LoadConfig(
+        args.load_threads, args.load_requests, args.load_new_tokens, detect, args.seed
+    )
+    report = load_test(
+        lambda b: ctx.runtime(manifest, max_resident=b),
+        random_pool(6, 256, LOAD_PROMPTS, seed=args.seed),
+        [None, *valid_hints(probe.manifest)],
+        config,
+        max_resident=bound,
+        deadline=time.perf_counter() + clock.left(),
+    )
+    return {"load": {"manifest": str(manifest), "variants": n_variants,
+                     "detect_share": detect, **report.to_json()}}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Stage:
+    fn: Callable[[Context, object], dict]
+    min_s: float  # not started with less left in the run
+    cap_s: float | None  # its own limit (loops inside stop starting work past it)
+
+
+def _transformers(ctx: Context, clock) -> dict:  # noqa: ANN001
+    from transformers_decode import stage_transformers  # imports torch: only when run
+
+    return stage_transformers(ctx, clock)
+
+
+STAGES = {
+    "export": Stage(stage_export, 20, None),
+    "runtime": Stage(stage_runtime, 20, 120),
+    "throughput": Stage(stage_throughput, 15, 60),
+    "transformers": Stage(_transformers, 30, 180),
+    "memory": Stage(stage_memory, 30, 120),
+    "load": Stage(stage_load, 30, 120),
+}
