@@ -19,8 +19,6 @@ from enum import Enum
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
-LOAD_PROMPTS = ("What is in the image?", "Describe the picture in one sentence.",
-                "How many shapes are there?", "Read the text in the image.")  # fmt: skip
 FILLER = "describe the colors and the shapes in this picture "  # prompt text of any length
 
 
@@ -269,31 +267,18 @@ def stage_memory(ctx: Context, clock) -> dict:  # noqa: ANN001
 
 
 def stage_load(ctx: Context, clock) -> dict:  # noqa: ANN001
-    """The concurrent load test on the fp32 export (runtime/profiling/load.py)."""
-    from vlmprune.runtime.profiling.load import LoadConfig, load_test, random_pool
-    from vlmprune.runtime.select import valid_hints
+    """benchmarks/load_test.py on the fp32 export, stopped by the stage's clock."""
+    from load_test import parse_args, run
 
-    args = ctx.args
+    a = ctx.args
     manifest = ctx.manifests().get("fp32") or next(iter(ctx.manifests().values()), None)
     if manifest is None:
         raise RuntimeError("no export to load-test (run the export stage first)")
-    probe = ctx.runtime(manifest, providers=["CPUExecutionProvider"])
-    n_variants = len(probe.manifest.variants)
-    bound = args.load_max_resident or max(1, n_variants - 1)
-    detect = 0.5 if probe.manifest.task_detector is not None else 0.0
-    config = LoadConfig(
-        args.load_threads, args.load_requests, args.load_new_tokens, detect, args.seed
-    )
-    report = load_test(
-        lambda b: ctx.runtime(manifest, max_resident=b),
-        random_pool(6, 256, LOAD_PROMPTS, seed=args.seed),
-        [None, *valid_hints(probe.manifest)],
-        config,
-        max_resident=bound,
-        deadline=time.perf_counter() + clock.left(),
-    )
-    return {"load": {"manifest": str(manifest), "variants": n_variants,
-                     "detect_share": detect, **report.to_json()}}  # fmt: skip
+    argv = ["--manifest", str(manifest), "--provider", a.provider, "--threads", str(a.load_threads),
+            "--requests", str(a.load_requests), "--max-resident", str(a.load_max_resident),
+            "--new-tokens", str(a.load_new_tokens), "--seed", str(a.seed),
+            "--time-limit-s", str(max(clock.left(), 1.0))]  # fmt: skip
+    return {"load": run(parse_args(argv))}
 
 
 @dataclass(frozen=True)

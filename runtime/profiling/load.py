@@ -25,6 +25,13 @@ import numpy as np
 
 from ..api import Runtime
 
+PROMPTS = (
+    "What is in the image?",
+    "Describe the picture in one sentence.",
+    "How many shapes are there?",
+    "Read the text in the image.",
+)  # random_pool's default questions
+
 
 class Example(Protocol):
     image: object  # a PIL image or a path
@@ -109,7 +116,9 @@ class LoadReport:
         }
 
 
-def random_pool(count: int, size: int, prompts: Sequence[str], seed: int = 0) -> list[PoolExample]:
+def random_pool(
+    count: int, size: int, prompts: Sequence[str] = PROMPTS, seed: int = 0
+) -> list[PoolExample]:
     """`count` random RGB noise images of `size` px, each with one of `prompts` (in turn)."""
     from PIL import Image
 
