@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_run import Clock, StageRunner, log, versions  # noqa: E402
-from gpu_stages import STAGES, Context, fp16_support  # noqa: E402
+from gpu_stages import STAGES, Context, error_text, fp16_support  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,7 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stage-cap", action="append", default=[], metavar="STAGE=S",
                    help="a stage's own time limit (repeatable)")  # fmt: skip
     p.add_argument("--budget-s", type=float, default=520.0, help="the whole run")
-    p.add_argument("--dtypes", default="fp32,fp16")
+    p.add_argument("--dtypes", default="fp32,fp16", help="fp16: when the export supports it")
+    p.add_argument("--fp16-reserve-s", type=float, default=240.0,
+                   help="export fp16 only if this much is left after it (est.: 1.2 x fp32's)")  # fmt: skip
     p.add_argument("--prompt-length", type=int, default=219, help="tokens, image included")
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--runs", type=int, default=10, help="timed requests per variant")
@@ -85,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def settings(args: argparse.Namespace) -> dict:
-    keys = ("provider", "size", "stages", "budget_s", "dtypes", "prompt_length", "new_tokens",
+    keys = ("provider", "size", "stages", "budget_s", "dtypes", "fp16_reserve_s", "prompt_length", "new_tokens",
             "runs", "warmup", "batches", "torch_dtypes", "torch_compiled_k", "torch_repeats",
             "load_threads", "load_requests", "load_max_resident", "load_new_tokens", "seed")  # fmt: skip
     return {k: getattr(args, k) for k in keys} | {"work": str(args.work), "caps": args.caps}
@@ -101,9 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         "argv": sys.argv[1:] if argv is None else argv,
         "settings": settings(args),
         "provenance": provenance(versions=versions()),
-        "device": ctx.device_info(),
-        "fp16": fp16_support(),
     }
+    for key, fn in (("device", ctx.device_info), ("fp16", fp16_support)):
+        try:
+            report[key] = fn()
+        except Exception as exc:  # the stages still run and say what works
+            report[key] = {"error": error_text(exc)}
     clock = Clock(args.budget_s)
     runner = StageRunner(report, args.out, clock)
     for name in args.stage_list:

@@ -53,10 +53,14 @@ class Context:
         self.args = args
         self.results: dict = {}  # stage results other stages compare against
         self._model: str | None = None
+        self.preload_error = None
         if args.provider == "cuda":
             import onnxruntime as ort
 
-            ort.preload_dlls()  # onnxruntime-gpu finds the CUDA/cuDNN libraries of torch's wheels
+            try:  # onnxruntime-gpu finds the CUDA/cuDNN libraries of torch's wheels
+                ort.preload_dlls()
+            except Exception as exc:  # recorded; the stages then say whether CUDA runs
+                self.preload_error = error_text(exc)
 
     @property
     def providers(self) -> list[str]:
@@ -84,7 +88,7 @@ class Context:
 
         from vlmprune.runtime.profiling.machine import device_name
 
-        info: dict = {"name": device_name(tuple(self.providers)),
+        info: dict = {"name": device_name(tuple(self.providers)), "preload_dlls_error": self.preload_error,
                       "available_providers": ort.get_available_providers()}  # fmt: skip
         try:
             out = subprocess.run(
@@ -132,8 +136,12 @@ def stage_export(ctx: Context, clock) -> dict:  # noqa: ANN001
         if dtype != "fp32" and not fp16_support()["available"]:
             row["skipped"] = fp16_support()["why"]
             continue
-        if fp32_s is not None and clock.run_left() < 2 * fp32_s:  # leave time for the rest
-            row["skipped"] = f"{clock.run_left():.0f} s left, the fp32 export took {fp32_s:.0f} s"
+        need = 1.2 * fp32_s + args.fp16_reserve_s if fp32_s is not None else 0.0
+        if clock.run_left() < need:  # the later stages keep their time
+            row["skipped"] = (
+                f"{clock.run_left():.0f} s left; the fp32 export took {fp32_s:.0f} s and "
+                f"{args.fp16_reserve_s:.0f} s are kept for the other stages"
+            )
             continue
         start = time.perf_counter()
         try:
