@@ -20,7 +20,8 @@ greedy tokens with EOS ignored. Stages (`--stages`, run in the order given):
                   variant count: errors, identical answers, throughput (runtime/profiling/load.py)
 
 `--dtypes fp32,fp16` adds fp16 exports to export/runtime/throughput/memory when the export
-supports a `dtype` setting (recorded as not available otherwise). Every stage records its
+supports a `dtype` setting (recorded as not available otherwise; exported only if 1.2 x the
+fp32 export's time plus `--fp16-reserve-s` is left). Every stage records its
 error and the run goes on; the JSON (`--out`) is rewritten after each stage; a stage whose
 minimum time is not left in `--budget-s` is skipped.
 
@@ -39,7 +40,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_run import Clock, StageRunner, log, versions  # noqa: E402
-from gpu_stages import STAGES, Context, error_text, fp16_support  # noqa: E402
+from gpu_stages import STAGES, Context, error_text, fp16_support, summary  # noqa: E402
+
+from vlmprune.export.io import atomic_write_json as write_json  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -117,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             name, lambda c, s=stage: s.fn(ctx, c), stage.min_s, args.caps.get(name, stage.cap_s)
         )
         gc.collect()  # sessions and models of the stage go before the next one
+    try:
+        report["summary"] = summary(report)
+    except Exception as exc:  # the stages' own results are written already
+        report["summary"] = {"error": error_text(exc)}
+    write_json(args.out, report)
     done = {k: v["status"] for k, v in report["stages"].items()}
     log(f"done: {done} -> {args.out}")
     return 0

@@ -310,3 +310,30 @@ STAGES = {
     "memory": Stage(stage_memory, 30, 120),
     "load": Stage(stage_load, 30, 120),
 }
+
+
+def summary(report: dict) -> dict:
+    """The headline numbers of whatever stages finished (p50s, ms; ratios > 1: runtime faster)."""
+    out: dict = {"runtime": {}, "runtime_vs_transformers": {}}
+    for dtype, r in (report.get("runtime") or {}).items():
+        out["runtime"][dtype] = [
+            {"k": v["k"], "variant": v["name"], "ttft_ms": v["ttft_ms"]["p50"],
+             "decode_ms_per_token": v["decode_ms_per_token"]["p50"],
+             "speedup": v["speedup_vs_full"], "ideal": v["ideal_speedup"],
+             "of_ideal": v["fraction_of_ideal"]}
+            for v in r.get("variants", [])
+        ]  # fmt: skip
+    full = {d: rows[0] for d, rows in out["runtime"].items() if rows and rows[0]["k"] == 0}
+    for mode in ("transformers_eager", "transformers_compiled"):
+        for torch_dtype, rows in (report.get(mode) or {}).items():
+            row = next((r for r in rows if r.get("k") == 0 and "decode_ms_per_token" in r), None)
+            for dtype, ours in full.items() if row else ():
+                out["runtime_vs_transformers"][f"{dtype} vs {mode} {torch_dtype}"] = {
+                    "decode": row["decode_ms_per_token"] / ours["decode_ms_per_token"],
+                    "ttft": row["ttft_ms"] / ours["ttft_ms"],
+                }
+    load = report.get("load")
+    if isinstance(load, dict) and "error_count" in load:
+        out["load"] = {k: load[k] for k in ("requests", "error_count", "identical_answers",
+                                            "requests_per_s", "max_resident_seen")}  # fmt: skip
+    return out

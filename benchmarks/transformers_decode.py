@@ -224,6 +224,9 @@ def stage_transformers(ctx, clock) -> dict:  # noqa: ANN001
                 except Exception as exc:  # one variant's failure: the others still run
                     row["error"] = error_text(exc)
                 rows.append(row)
+    del decoder
+    if device == "cuda":
+        torch.cuda.empty_cache()  # the later stages' processes read GPU memory
     return {
         "transformers_request": {"prompt_length": request["prompt_length"],
                                  "new_tokens": request["new_tokens"], "device": device,
