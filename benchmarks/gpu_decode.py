@@ -9,7 +9,8 @@ greedy tokens with EOS ignored. Stages (`--stages`, run in the order given):
                   profile_export.py's build + `run_export` (parity and scores on 1 example)
     runtime       `Profiler`, all variants interleaved: TTFT (vision + prefill) and decode
                   ms/token (each request's mean step; p50 over requests), speedup vs full
-                  against the ideal N/(N-k)
+                  against the ideal N/(N-k); then `decode_steps`: as many requests again,
+                  every step timed (median over steps and requests, and its speedup)
     throughput    `Runtime.generate_batch` at batch 1, 4, 16 on full: tokens/s
     transformers  transformers' generate on the same weights and prompt embeddings: eager,
                   and static cache + torch.compile (`transformers_compiled`), fp32 and bf16

@@ -176,12 +176,50 @@ def stage_runtime(ctx: Context, clock) -> dict:  # noqa: ANN001
             for v in report["variants"]:
                 v["k"] = len(v["removed_blocks"])
             out[dtype] = report
+            try:
+                report["decode_steps"] = step_medians(profiler, args.runs, args.new_tokens, clock)
+            except Exception as exc:  # the profile above stays
+                report["decode_steps"] = {"error": error_text(exc)}
             del profiler
         except Exception as exc:
             out[dtype] = {"error": error_text(exc)}
         gc.collect()
     ctx.results["runtime"] = out
     return {"runtime": out}
+
+
+def step_medians(profiler, rounds: int, new_tokens: int, clock) -> dict:  # noqa: ANN001
+    """Every decode step of `rounds` more requests per variant (interleaved, the order rotated
+    each round; the profiler's request): median, p90 and min over steps and requests, and
+    the speedup of the medians against the baseline's, with the ideal N/(N-k)."""
+    import numpy as np
+
+    from vlmprune.runtime.generation import greedy_decode
+    from vlmprune.runtime.profiling.report import choose_baseline, ideal_speedup
+
+    s, m, r = profiler.runtime.sessions, profiler.manifest, profiler.request
+    arch, names = m.arch, list(m.variant_names)
+    embeds = arch.inputs_embeds(s.embed, r.input_ids, arch.image_features(s.vision, r.images))
+    positions = arch.position_ids(r.input_ids, r.mask, r.images)
+    steps: dict[str, list[float]] = {n: [] for n in names}
+    for i in range(rounds):
+        if i and clock.left() < 0:
+            break
+        for n in names[i % len(names) :] + names[: i % len(names)]:
+            out = greedy_decode(s.decoder(n), s.embed, embeds, r.mask, positions, -1, new_tokens)
+            steps[n] += out.step_s
+    base = choose_baseline(m)
+    base_median = float(np.median(steps[base.name])) * 1e3
+    rows = {}
+    for v in m.variants:
+        ms = np.asarray(steps[v.name]) * 1e3
+        median = float(np.median(ms))
+        ideal = ideal_speedup(m.model.num_blocks, len(v.removed_blocks), len(base.removed_blocks))
+        rows[v.name] = {"k": len(v.removed_blocks), "steps": len(ms), "median_ms": median,
+                        "p90_ms": float(np.percentile(ms, 90)), "min_ms": float(ms.min()),
+                        "speedup": base_median / median, "ideal": ideal,
+                        "of_ideal": base_median / median / ideal}  # fmt: skip
+    return {"baseline": base.name, "rounds": i + 1, "variants": rows}
 
 
 def no_eos(runtime: object) -> None:
@@ -316,11 +354,15 @@ def summary(report: dict) -> dict:
     """The headline numbers of whatever stages finished (p50s, ms; ratios > 1: runtime faster)."""
     out: dict = {"runtime": {}, "runtime_vs_transformers": {}}
     for dtype, r in (report.get("runtime") or {}).items():
+        steps = (r.get("decode_steps") or {}).get("variants", {})
         out["runtime"][dtype] = [
             {"k": v["k"], "variant": v["name"], "ttft_ms": v["ttft_ms"]["p50"],
              "decode_ms_per_token": v["decode_ms_per_token"]["p50"],
              "speedup": v["speedup_vs_full"], "ideal": v["ideal_speedup"],
-             "of_ideal": v["fraction_of_ideal"]}
+             "of_ideal": v["fraction_of_ideal"],
+             "step_median_ms": steps.get(v["name"], {}).get("median_ms"),
+             "step_speedup": steps.get(v["name"], {}).get("speedup"),
+             "step_of_ideal": steps.get(v["name"], {}).get("of_ideal")}
             for v in r.get("variants", [])
         ]  # fmt: skip
     full = {d: rows[0] for d, rows in out["runtime"].items() if rows and rows[0]["k"] == 0}

@@ -33,6 +33,9 @@ def test_stages_on_the_toy_export(toy_manifest, tmp_path) -> None:
         sorted(v["k"] for v in variants) == [1, 1, 1]
         and r["runtime"]["fp32"]["prompt_length"] == 12
     )
+    steps = r["runtime"]["fp32"]["decode_steps"]["variants"]
+    assert all(v["steps"] == 2 * 2 for v in steps.values())  # 2 requests x (3 - 1) steps
+    assert steps["generic"]["speedup"] == 1.0 and steps["generic"]["ideal"] == 1.0
     assert [row["batch"] for row in r["throughput"]["fp32"]["rows"]] == [1, 2]
     assert all(row["tokens"] == 3 * row["batch"] for row in r["throughput"]["fp32"]["rows"])
     assert r["load"]["identical_answers"] and r["load"]["requests"] == 8
@@ -63,3 +66,21 @@ def test_bad_arguments(extra, message, tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):
         gpu_decode.parse_args(["--out", str(tmp_path / "x.json"), *extra])
     assert message in capsys.readouterr().err
+
+
+def test_greedy_decode_times_each_step(toy_manifest) -> None:
+    import math
+
+    from vlmprune.runtime import Runtime
+    from vlmprune.runtime.generation import greedy_decode
+    from vlmprune.runtime.profiling.config import ProfileConfig
+    from vlmprune.runtime.profiling.profiler import synthetic_request
+
+    runtime = Runtime.from_manifest(toy_manifest)
+    r = synthetic_request(runtime.manifest, runtime.tokenizer, ProfileConfig(prompt_tokens=3))
+    s, arch = runtime.sessions, runtime.manifest.arch
+    embeds = arch.inputs_embeds(s.embed, r.input_ids, arch.image_features(s.vision, r.images))
+    out = greedy_decode(s.decoder("generic"), s.embed, embeds, r.mask,
+                        arch.position_ids(r.input_ids, r.mask, r.images), -1, 5)  # fmt: skip
+    assert out.steps == 5 and len(out.step_s) == 4
+    assert math.isclose(sum(out.step_s), out.decode_s)
