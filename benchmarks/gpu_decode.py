@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--budget-s", type=float, default=520.0, help="the whole run")
     p.add_argument("--dtypes", default="fp32,fp16", help="fp16: when the export supports it")
     p.add_argument("--fp16-reserve-s", type=float, default=240.0,
-                   help="export fp16 only if this much is left after it (est.: 1.2 x fp32's)")  # fmt: skip
+                   help="export fp16 only if this is left after it (1.2 x fp32's time)")  # fmt: skip
     p.add_argument("--prompt-length", type=int, default=219, help="tokens, image included")
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--runs", type=int, default=10, help="timed requests per variant")
@@ -91,9 +91,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def settings(args: argparse.Namespace) -> dict:
-    keys = ("provider", "size", "stages", "budget_s", "dtypes", "fp16_reserve_s", "prompt_length", "new_tokens",
-            "runs", "warmup", "batches", "torch_dtypes", "torch_compiled_k", "torch_repeats",
-            "load_threads", "load_requests", "load_max_resident", "load_new_tokens", "seed")  # fmt: skip
+    keys = ("provider", "size", "stages", "budget_s", "dtypes", "fp16_reserve_s",
+            "prompt_length", "new_tokens", "runs", "warmup", "batches", "torch_dtypes",
+            "torch_compiled_k", "torch_repeats", "load_threads", "load_requests",
+            "load_max_resident", "load_new_tokens", "seed")  # fmt: skip
     return {k: getattr(args, k) for k in keys} | {"work": str(args.work), "caps": args.caps}
 
 

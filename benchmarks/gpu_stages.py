@@ -88,11 +88,15 @@ class Context:
 
         from vlmprune.runtime.profiling.machine import device_name
 
-        info: dict = {"name": device_name(tuple(self.providers)), "preload_dlls_error": self.preload_error,
-                      "available_providers": ort.get_available_providers()}  # fmt: skip
+        info: dict = {
+            "name": device_name(tuple(self.providers)),
+            "preload_dlls_error": self.preload_error,
+            "available_providers": ort.get_available_providers(),
+        }
         try:
+            query = "--query-gpu=name,memory.total,driver_version"
             out = subprocess.run(
-                ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                ["nvidia-smi", query, "--format=csv,noheader"],
                 capture_output=True, text=True, timeout=20, check=True,
             )  # fmt: skip
             info["nvidia_smi"] = out.stdout.strip().splitlines()
@@ -109,6 +113,7 @@ class Context:
         return max(1, self.args.prompt_length - (one.prompt_length - 1))
 
     def runtime(self, manifest: Path, max_resident: int = 1024, providers: list | None = None):  # noqa: ANN201
+        """A Runtime on `manifest` (files not hashed: the export was checked when written)."""
         from vlmprune.runtime import Runtime
 
         return Runtime.from_manifest(
@@ -167,8 +172,9 @@ def stage_runtime(ctx: Context, clock) -> dict:  # noqa: ANN001
             out[dtype] = {"skipped": f"{clock.left():.0f} s left in the stage"}
             continue
         try:
+            probe = ctx.runtime(manifest, providers=["CPUExecutionProvider"])  # no session made
             config = ProfileConfig(
-                runs=args.runs, warmup=args.warmup, prompt_tokens=ctx.prompt_tokens(ctx.runtime(manifest, providers=["CPUExecutionProvider"])),
+                runs=args.runs, warmup=args.warmup, prompt_tokens=ctx.prompt_tokens(probe),
                 new_tokens=args.new_tokens, schedule=Schedule.INTERLEAVED, seed=args.seed,
             )  # fmt: skip
             profiler = Profiler.open(manifest, config, provider=args.provider, verify=False)
@@ -268,8 +274,8 @@ def stage_throughput(ctx: Context, clock) -> dict:  # noqa: ANN001
                 if clock.left() < 5:
                     rows.append({"batch": batch, "skipped": "out of time"})
                     continue
-                rows.append(_throughput_row(runtime, [Request(e.image, e.prompt, task_hint=variant)
-                                                      for e in pool[:batch]], args.new_tokens, clock))  # fmt: skip
+                requests = [Request(e.image, e.prompt, task_hint=variant) for e in pool[:batch]]
+                rows.append(_throughput_row(runtime, requests, args.new_tokens, clock))
             del runtime
         except Exception as exc:
             out[dtype]["error"] = error_text(exc)
@@ -278,6 +284,7 @@ def stage_throughput(ctx: Context, clock) -> dict:  # noqa: ANN001
 
 
 def _throughput_row(runtime, requests: list, new_tokens: int, clock, repeats: int = 3) -> dict:  # noqa: ANN001
+    """Median wall time of `repeats` generate_batch calls after one warm-up, as tokens/s."""
     runtime.generate_batch(requests, max_new_tokens=new_tokens)  # warm-up: sessions, buffers
     walls, results = [], []
     for i in range(repeats):

@@ -59,9 +59,10 @@ def run(args: argparse.Namespace) -> dict:
         import onnxruntime as ort
 
         ort.preload_dlls()
-        if providers[0] not in ort.get_available_providers():
+        available = ort.get_available_providers()
+        if providers[0] not in available:
             raise ProviderUnavailableError(
-                f"CUDA is not available to onnxruntime here ({', '.join(ort.get_available_providers())})"
+                f"CUDA is not available to onnxruntime here (providers: {', '.join(available)})"
             )
 
     def open_runtime(bound: int) -> Runtime:
@@ -99,7 +100,8 @@ def render(r: dict) -> str:
     return "\n".join([
         f"{r['threads']} threads x {r['planned_requests'] // r['threads']} requests "
         f"({r['requests']} run, {r['distinct_requests']} distinct) on {r['device']} "
-        f"({r['provider']}), {r['variants']} variants, max_resident {r['max_resident']} "
+        f"({r['provider']} asked, sessions on {', '.join(r['active_providers']) or '?'}), "
+        f"{r['variants']} variants, max_resident {r['max_resident']} "
         f"(peak {r['max_resident_seen']}), {r['max_new_tokens']} new tokens",
         f"throughput {rate:.2f} requests/s, {r['tokens_per_s'] or 0:.1f} tokens/s over "
         f"{r['wall_s']:.1f} s; latency p50 {lat['p50']:.1f} ms, p90 {lat['p90']:.1f} ms, "

@@ -90,6 +90,7 @@ class LoadReport:
     wall_s: float
     tokens: int  # generated under load
     latency_ms: dict[str, float]  # p50, p90, p99, max over the answered requests
+    active_providers: tuple[str, ...] = ()  # what onnxruntime ran the shared runtime on
 
     @property
     def identical(self) -> bool:
@@ -113,6 +114,7 @@ class LoadReport:
             "requests_per_s": self.requests / self.wall_s if self.wall_s else None,
             "tokens_per_s": self.tokens / self.wall_s if self.wall_s else None,
             "latency_ms": self.latency_ms,
+            "active_providers": list(self.active_providers),
         }
 
 
@@ -231,6 +233,7 @@ def summarise(
         wall_s=wall_s,
         tokens=tokens,
         latency_ms={"p50": p50, "p90": p90, "p99": p99, "max": float(data.max())},
+        active_providers=tuple(runtime.sessions.active_providers or ()),
     )
 
 

@@ -49,6 +49,7 @@ def test_load_identical_under_eviction(toy_manifest) -> None:
     assert report.max_resident_seen == 1 and len(report.variants_asked) == 3
     data = report.to_json()
     assert data["error_count"] == 0 and data["tokens_per_s"] > 0
+    assert data["active_providers"] == ["CPUExecutionProvider"]
     assert data["latency_ms"]["p50"] <= data["latency_ms"]["p90"] <= data["latency_ms"]["max"]
 
 
