@@ -158,6 +158,9 @@ def stage_export(ctx: Context, clock) -> dict:  # noqa: ANN001
         row["seconds"] = time.perf_counter() - start
         fp32_s = row["seconds"] if dtype == "fp32" else fp32_s
     out["model"] = model
+    if not ctx.manifests():  # the stage failed: say why in its status
+        errors = [row["error"] for row in out["dtypes"].values() if "error" in row]
+        raise RuntimeError(errors[0] if errors else "no dtype was exported")
     return {"export": out}
 
 
