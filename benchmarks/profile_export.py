@@ -64,7 +64,10 @@ def model_folder(size: str, out: Path, seed: int) -> str:
     return str(folder)
 
 
-def export(model: str, out: Path, args: argparse.Namespace) -> Path:
+def export(
+    model: str, out: Path, args: argparse.Namespace, name: str = "export", **overrides: object
+) -> Path:
+    """The variants into OUT/`name`; `overrides`: further ExportSettings fields (layout...)."""
     from vlmprune.export.manifest.variants import CUSTOM, full_variant
     from vlmprune.export.manifest.variants import VariantSpec as Spec
     from vlmprune.export.models.loading import load_vlm
@@ -76,15 +79,18 @@ def export(model: str, out: Path, args: argparse.Namespace) -> Path:
         Spec("blocks_" + "_".join(map(str, r)), CUSTOM, None, r, None) for r in REMOVAL_SETS[1:]
     ]
     settings = ExportSettings(
-        out=out / "export",
-        manifest=out / "export" / "manifest.json",
+        out=out / name,
+        manifest=out / name / "manifest.json",
         datasets=tuple(args.datasets.split(",")),
         parity_examples=args.parity_examples,
         score_examples=args.score_examples,
         batch_size=args.batch_size,
         progress=True,
+        **overrides,
     )
-    extra = {"benchmark": {"script": "benchmarks/profile_export.py", "size": args.size}}
+    settings_extra = {key: str(getattr(value, "value", value)) for key, value in overrides.items()}
+    extra = {"benchmark": {"script": "benchmarks/profile_export.py", "size": args.size,
+                           **settings_extra}}  # fmt: skip
     summary = run_export(vlm, specs, settings, extra)
     print(
         f"exported {len(summary.result.written)} variants in {summary.seconds:.0f} s "

@@ -43,6 +43,10 @@ def worker(manifest: str, case: str, mode: str, new_tokens: int, provider: str) 
     )
 
     providers = list(ExecutionProvider(provider).ort_providers)
+    if ExecutionProvider(provider) is ExecutionProvider.CUDA:
+        import onnxruntime as ort
+
+        ort.preload_dlls()  # onnxruntime-gpu: CUDA/cuDNN libraries of the pip packages (torch's)
     runtime = Runtime.from_manifest(
         manifest, providers, share_weights=mode == "shared", verify=False, max_resident=1024
     )

@@ -146,35 +146,19 @@ print(json.dumps({{"results": [[r.variant, r.text] for r in out],
 def test_concurrent_load_equals_requests_run_alone(tiny_export, examples):
     """8 threads x 50 requests over random hints (and detection) and images, the LRU bound
     below the number of variants: no error, every answer equal to the same request run alone,
-    never more decoders resident than the bound."""
-    import random
-    from concurrent.futures import ThreadPoolExecutor
+    never more decoders resident than the bound (vlmprune.runtime.profiling.load)."""
+    from vlmprune.runtime.profiling.load import LoadConfig, load_test
 
     pool = [e for rows in examples.values() for e in rows]
     hints = [None, "vqa", "exact_match", "generic", "code_match", "shapes_vqa"]
-    rng = random.Random(0)
-    plan = [
-        [(rng.randrange(len(pool)), rng.choice(hints), rng.random() < 0.5) for _ in range(50)]
-        for _ in range(8)
-    ]
-
-    def ask(runtime: Runtime, key: tuple) -> tuple:
-        example, hint, detect = pool[key[0]], key[1], key[2]
-        result = runtime.generate(
-            example.image, example.prompt, task_hint=hint, detect=detect, max_new_tokens=4
-        )
-        return result.variant, result.tokens
-
-    alone = Runtime.from_manifest(tiny_export)
-    expected = {key: ask(alone, key) for key in {k for thread in plan for k in thread}}
-    assert len({variant for variant, _ in expected.values()}) == 3  # every variant is asked for
-
-    shared = Runtime.from_manifest(tiny_export, max_resident=2)
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        answers = list(executor.map(lambda keys: [ask(shared, k) for k in keys], plan))
-    mismatches = [
-        key for keys, got in zip(plan, answers, strict=True)
-        for key, answer in zip(keys, got, strict=True) if answer != expected[key]
-    ]  # fmt: skip
-    assert mismatches == []
-    assert shared.sessions.max_resident_seen <= 2
+    report = load_test(
+        lambda bound: Runtime.from_manifest(tiny_export, max_resident=bound),
+        pool,
+        hints,
+        LoadConfig(threads=8, requests=50, max_new_tokens=4),
+        max_resident=2,
+    )
+    assert len(report.variants_asked) == 3  # every variant is asked for
+    assert report.errors == () and report.mismatches == 0
+    assert report.requests == 400 and report.identical
+    assert report.max_resident_seen <= 2
