@@ -170,7 +170,10 @@ def stage_runtime(ctx: Context, clock) -> dict:  # noqa: ANN001
     from vlmprune.runtime.profiling.profiler import Profiler
 
     args, out = ctx.args, {}
-    for dtype, manifest in ctx.manifests().items():
+    runs = [(dtype, manifest, False) for dtype, manifest in ctx.manifests().items()]
+    if args.provider == "cuda" and "fp16" in ctx.manifests():  # decode steps as CUDA graphs
+        runs.append(("fp16_cuda_graph", ctx.manifests()["fp16"], True))
+    for dtype, manifest, graph in runs:
         if clock.left() < 10:
             out[dtype] = {"skipped": f"{clock.left():.0f} s left in the stage"}
             continue
@@ -180,7 +183,9 @@ def stage_runtime(ctx: Context, clock) -> dict:  # noqa: ANN001
                 runs=args.runs, warmup=args.warmup, prompt_tokens=ctx.prompt_tokens(probe),
                 new_tokens=args.new_tokens, schedule=Schedule.INTERLEAVED, seed=args.seed,
             )  # fmt: skip
-            profiler = Profiler.open(manifest, config, provider=args.provider, verify=False)
+            profiler = Profiler.open(
+                manifest, config, provider=args.provider, verify=False, cuda_graph=graph
+            )
             report = profiler.run().to_json()
             for v in report["variants"]:
                 v["k"] = len(v["removed_blocks"])

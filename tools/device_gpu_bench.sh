@@ -28,7 +28,7 @@ timeout -k 5 530 python3 benchmarks/gpu_decode.py --provider cuda --size realist
   --runs 10 --warmup 2 --new-tokens 32 --prompt-length 219 --batches 1,4,16 \
   --torch-dtypes fp32,bf16 --torch-compiled-k 0 --torch-repeats 5 \
   --load-threads 8 --load-requests 50 --load-new-tokens 8 \
-  --stage-cap runtime=110 --stage-cap throughput=45 --stage-cap transformers=150 \
+  --stage-cap runtime=150 --stage-cap throughput=45 --stage-cap transformers=150 \
   --stage-cap load=90 --stage-cap memory=75 \
   2> >(grep -v -i warn >&2)
 echo "exit $?"
