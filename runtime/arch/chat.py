@@ -16,10 +16,13 @@ transformation is refused at export time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 
 class Slot(str, Enum):
@@ -53,6 +56,25 @@ class ChatPrompt:
             out.append(prompt if slot is Slot.PROMPT else image_placeholder)
             out.append(part)
         return "".join(out)
+
+    def ids_around(
+        self,
+        tokenizer: Tokenizer,
+        text_ids: Sequence[int],
+        image_placeholder: str,
+        add_special_tokens: bool = True,
+    ) -> list[int]:
+        """The prompt's ids with `text_ids` where the user's text goes (profiling's synthetic
+        prompt): the template before the prompt slot, encoded as a prompt start, then the
+        text ids, then the rest. `add_special_tokens=False` where the template writes them."""
+        at = self.slots.index(Slot.PROMPT)
+        head = ChatPrompt((*self.parts[: at + 1], ""), (*self.slots[:at], Slot.PROMPT))
+        tail = ChatPrompt(("", *self.parts[at + 1 :]), (Slot.PROMPT, *self.slots[at + 1 :]))
+        before = tokenizer.encode(
+            head.render("", image_placeholder), add_special_tokens=add_special_tokens
+        ).ids
+        after = tokenizer.encode(tail.render("", image_placeholder), add_special_tokens=False).ids
+        return [*before, *text_ids, *after]
 
     def to_dict(self) -> dict:
         out = {"parts": list(self.parts), "slots": [s.value for s in self.slots]}

@@ -19,8 +19,9 @@ from PIL import Image
 from ..errors import InputError
 from ..generation import positions_from_mask
 from .base import Architecture, PreprocessingError, register_architecture, scatter_features
-from .chat import ChatPrompt, Slot
 from .gemma3_vision import ImageSpec, preprocess_image
+from .images import stats_to_lists, stats_to_tuples
+from .text_spec import TextSpec
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -29,21 +30,16 @@ if TYPE_CHECKING:
 IMAGE_MARK = 2  # attention_mask value of an image token
 
 
-@dataclass(frozen=True)
-class Gemma3Spec:
-    """The manifest's `preprocessing` section for Gemma3."""
+@dataclass(frozen=True, kw_only=True)
+class Gemma3Spec(TextSpec):
+    """The manifest's `preprocessing` section for Gemma3 (the chat prompt's image slot takes
+    boi_token, as the template writes it)."""
 
     image: ImageSpec
     mm_tokens_per_image: int
-    chat_prompt: ChatPrompt  # its image slot takes boi_token, as the template writes it
     boi_token: str  # "<start_of_image>"
     eoi_token: str  # "<end_of_image>"
     image_token: str  # "<image_soft_token>": mm_tokens_per_image per image
-    image_token_id: int
-    eos_token: str
-    pad_token: str
-    stop_tokens: tuple[str, ...]
-    tokenizer_file: str = "tokenizer.json"
 
     def image_sequence(self) -> str:
         """What Gemma3Processor puts where the template wrote boi_token."""
@@ -51,42 +47,24 @@ class Gemma3Spec:
         return f"\n\n{self.boi_token}{tokens}{self.eoi_token}\n\n"
 
     def to_dict(self) -> dict:
-        image = self.image.to_dict()
-        image["image_mean"], image["image_std"] = (
-            list(image["image_mean"]),
-            list(image["image_std"]),
-        )
         return {
-            "image": image,
+            "image": stats_to_lists(self.image.to_dict()),
             "mm_tokens_per_image": self.mm_tokens_per_image,
-            "chat_prompt": self.chat_prompt.to_dict(),
             "boi_token": self.boi_token,
             "eoi_token": self.eoi_token,
             "image_token": self.image_token,
-            "image_token_id": self.image_token_id,
-            "eos_token": self.eos_token,
-            "pad_token": self.pad_token,
-            "stop_tokens": list(self.stop_tokens),
-            "tokenizer_file": self.tokenizer_file,
+            **self.text_dict(),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Gemma3Spec:
-        image = dict(d["image"])
-        image["image_mean"] = tuple(float(x) for x in image["image_mean"])
-        image["image_std"] = tuple(float(x) for x in image["image_std"])
         return cls(
-            image=ImageSpec(**image),
+            image=ImageSpec(**stats_to_tuples(d["image"])),
             mm_tokens_per_image=int(d["mm_tokens_per_image"]),
-            chat_prompt=ChatPrompt.from_dict(d["chat_prompt"]),
             boi_token=str(d["boi_token"]),
             eoi_token=str(d["eoi_token"]),
             image_token=str(d["image_token"]),
-            image_token_id=int(d["image_token_id"]),
-            eos_token=str(d["eos_token"]),
-            pad_token=str(d["pad_token"]),
-            stop_tokens=tuple(str(t) for t in d.get("stop_tokens", [d["eos_token"]])),
-            tokenizer_file=str(d.get("tokenizer_file", "tokenizer.json")),
+            **cls.text_fields(d),
         )
 
 
@@ -193,14 +171,9 @@ class Gemma3(Architecture):
         return ids
 
     def synthetic_ids(self, tokenizer: Tokenizer, text_ids: Sequence[int], image: Any) -> list[int]:
-        chat = self.spec.chat_prompt
-        expanded = self.spec.image_sequence()
-        at = chat.slots.index(Slot.PROMPT)
-        head = ChatPrompt((*chat.parts[: at + 1], ""), (*chat.slots[:at], Slot.PROMPT))
-        tail = ChatPrompt(("", *chat.parts[at + 1 :]), (Slot.PROMPT, *chat.slots[at + 1 :]))
-        before = tokenizer.encode(head.render("", expanded), add_special_tokens=False).ids
-        after = tokenizer.encode(tail.render("", expanded), add_special_tokens=False).ids
-        ids = [*before, *text_ids, *after]
+        ids = self.spec.chat_prompt.ids_around(
+            tokenizer, text_ids, self.spec.image_sequence(), add_special_tokens=False
+        )
         self._check_image_tokens(ids, "the template")
         return ids
 

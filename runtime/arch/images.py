@@ -7,7 +7,8 @@ tests check each architecture's result against its transformers image processor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -37,3 +38,17 @@ def rescale_normalize(
     mean_ = np.asarray(mean, dtype=np.float32)
     std_ = np.asarray(std, dtype=np.float32)
     return ((pixels - mean_) / std_).transpose(2, 0, 1)
+
+
+def stats_to_lists(image: dict) -> dict:
+    """An image spec's asdict() with image_mean/image_std as JSON lists."""
+    return {**image, "image_mean": list(image["image_mean"]), "image_std": list(image["image_std"])}
+
+
+def stats_to_tuples(image: Mapping[str, Any]) -> dict:
+    """A manifest's image spec with image_mean/image_std as float tuples (ValueError if not)."""
+    return {
+        **image,
+        "image_mean": tuple(float(x) for x in image["image_mean"]),
+        "image_std": tuple(float(x) for x in image["image_std"]),
+    }

@@ -23,8 +23,9 @@ from PIL import Image
 
 from ..errors import InputError
 from .base import Architecture, PreprocessingError, register_architecture, scatter_features
-from .chat import ChatPrompt, Slot
+from .images import stats_to_lists, stats_to_tuples
 from .qwen2_vl_vision import ImageSpec, QwenImage, preprocess_image, vision_feeds
+from .text_spec import TextSpec
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -42,53 +43,29 @@ class VisionSpec:
     window_size: int | None  # pixels (Qwen2.5-VL); None: no window attention (Qwen2-VL)
 
 
-@dataclass(frozen=True)
-class QwenSpec:
+@dataclass(frozen=True, kw_only=True)
+class QwenSpec(TextSpec):
     """The manifest's `preprocessing` section for Qwen2-VL / Qwen2.5-VL."""
 
     image_processor: ImageSpec
     vision: VisionSpec
-    chat_prompt: ChatPrompt
     image_token: str  # "<|image_pad|>": once per image in the template, expanded per image
-    image_token_id: int
-    eos_token: str
-    pad_token: str
-    stop_tokens: tuple[str, ...]  # generation ends at any of these (eos_token first)
-    tokenizer_file: str = "tokenizer.json"
 
     def to_dict(self) -> dict:
-        image = asdict(self.image_processor)
-        image["image_mean"], image["image_std"] = (
-            list(image["image_mean"]),
-            list(image["image_std"]),
-        )
         return {
-            "image_processor": image,
+            "image_processor": stats_to_lists(asdict(self.image_processor)),
             "vision": asdict(self.vision),
-            "chat_prompt": self.chat_prompt.to_dict(),
             "image_token": self.image_token,
-            "image_token_id": self.image_token_id,
-            "eos_token": self.eos_token,
-            "pad_token": self.pad_token,
-            "stop_tokens": list(self.stop_tokens),
-            "tokenizer_file": self.tokenizer_file,
+            **self.text_dict(),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> QwenSpec:
-        image = dict(d["image_processor"])
-        image["image_mean"] = tuple(float(x) for x in image["image_mean"])
-        image["image_std"] = tuple(float(x) for x in image["image_std"])
         return cls(
-            image_processor=ImageSpec(**image),
+            image_processor=ImageSpec(**stats_to_tuples(d["image_processor"])),
             vision=VisionSpec(**d["vision"]),
-            chat_prompt=ChatPrompt.from_dict(d["chat_prompt"]),
             image_token=str(d["image_token"]),
-            image_token_id=int(d["image_token_id"]),
-            eos_token=str(d["eos_token"]),
-            pad_token=str(d["pad_token"]),
-            stop_tokens=tuple(str(t) for t in d.get("stop_tokens", [d["eos_token"]])),
-            tokenizer_file=str(d.get("tokenizer_file", "tokenizer.json")),
+            **cls.text_fields(d),
         )
 
 
@@ -227,14 +204,8 @@ class Qwen2VL(Architecture):
         return ids
 
     def synthetic_ids(self, tokenizer: Tokenizer, text_ids: Sequence[int], image: Any) -> list[int]:
-        chat = self.spec.chat_prompt
         expanded = self.spec.image_token * image.num_tokens(self.merge)
-        at = chat.slots.index(Slot.PROMPT)
-        head = ChatPrompt((*chat.parts[: at + 1], ""), (*chat.slots[:at], Slot.PROMPT))
-        tail = ChatPrompt(("", *chat.parts[at + 1 :]), (Slot.PROMPT, *chat.slots[at + 1 :]))
-        before = tokenizer.encode(head.render("", expanded)).ids
-        after = tokenizer.encode(tail.render("", expanded), add_special_tokens=False).ids
-        ids = [*before, *text_ids, *after]
+        ids = self.spec.chat_prompt.ids_around(tokenizer, text_ids, expanded)
         self._check_image_tokens(ids, image, "the template")
         return ids
 

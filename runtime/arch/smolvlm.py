@@ -22,8 +22,9 @@ from PIL import Image
 from ..errors import InputError
 from ..generation import positions_from_mask
 from .base import Architecture, PreprocessingError, register_architecture, scatter_features
-from .chat import ChatPrompt, Slot
+from .images import stats_to_lists, stats_to_tuples
 from .smolvlm_images import IMAGE_TOKEN, Tiles, TileSpec, image_prompt, preprocess_image
+from .text_spec import TextSpec
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -32,51 +33,28 @@ if TYPE_CHECKING:
 MAX_TILES_PER_CALL = 64  # bounds the vision call's activations; a tile's cost is fixed
 
 
-@dataclass(frozen=True)
-class SmolSpec:
-    """The manifest's `preprocessing` section for SmolVLM / Idefics3."""
+@dataclass(frozen=True, kw_only=True)
+class SmolSpec(TextSpec):
+    """The manifest's `preprocessing` section for SmolVLM / Idefics3 (image_token_id is
+    IMAGE_TOKEN's)."""
 
     tiles: TileSpec
     image_seq_len: int  # image tokens per tile (after the connector's pixel shuffle)
-    chat_prompt: ChatPrompt
-    image_token_id: int  # of IMAGE_TOKEN
-    eos_token: str
-    pad_token: str
-    stop_tokens: tuple[str, ...]  # generation ends at any of these (eos_token first)
-    tokenizer_file: str = "tokenizer.json"
 
     def to_dict(self) -> dict:
-        tiles = asdict(self.tiles)
-        tiles["image_mean"], tiles["image_std"] = (
-            list(tiles["image_mean"]),
-            list(tiles["image_std"]),
-        )
         return {
-            "tiles": tiles,
+            "tiles": stats_to_lists(asdict(self.tiles)),
             "image_seq_len": self.image_seq_len,
-            "chat_prompt": self.chat_prompt.to_dict(),
             "image_token": IMAGE_TOKEN,
-            "image_token_id": self.image_token_id,
-            "eos_token": self.eos_token,
-            "pad_token": self.pad_token,
-            "stop_tokens": list(self.stop_tokens),
-            "tokenizer_file": self.tokenizer_file,
+            **self.text_dict(),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SmolSpec:
-        tiles = dict(d["tiles"])
-        tiles["image_mean"] = tuple(float(x) for x in tiles["image_mean"])
-        tiles["image_std"] = tuple(float(x) for x in tiles["image_std"])
         return cls(
-            tiles=TileSpec(**tiles),
+            tiles=TileSpec(**stats_to_tuples(d["tiles"])),
             image_seq_len=int(d["image_seq_len"]),
-            chat_prompt=ChatPrompt.from_dict(d["chat_prompt"]),
-            image_token_id=int(d["image_token_id"]),
-            eos_token=str(d["eos_token"]),
-            pad_token=str(d["pad_token"]),
-            stop_tokens=tuple(str(t) for t in d.get("stop_tokens", [d["eos_token"]])),
-            tokenizer_file=str(d.get("tokenizer_file", "tokenizer.json")),
+            **cls.text_fields(d),
         )
 
 
@@ -167,14 +145,8 @@ class SmolVLM(Architecture):
         return ids
 
     def synthetic_ids(self, tokenizer: Tokenizer, text_ids: Sequence[int], image: Any) -> list[int]:
-        chat = self.spec.chat_prompt
         expanded = image_prompt(image, self.spec.image_seq_len)
-        at = chat.slots.index(Slot.PROMPT)
-        head = ChatPrompt((*chat.parts[: at + 1], ""), (*chat.slots[:at], Slot.PROMPT))
-        tail = ChatPrompt(("", *chat.parts[at + 1 :]), (Slot.PROMPT, *chat.slots[at + 1 :]))
-        before = tokenizer.encode(head.render("", expanded)).ids
-        after = tokenizer.encode(tail.render("", expanded), add_special_tokens=False).ids
-        ids = [*before, *text_ids, *after]
+        ids = self.spec.chat_prompt.ids_around(tokenizer, text_ids, expanded)
         self._check_image_tokens(ids, image, "the template")
         return ids
 
