@@ -14,7 +14,7 @@ the same architecture, so tiles (SmolVLM) or per-image token counts fit the inte
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -128,6 +128,51 @@ def scatter_features(
     embeds = embeds.copy()
     embeds[is_image] = features.astype(embeds.dtype, copy=False)
     return embeds
+
+
+class ScatteredFeatures:
+    """`inputs_embeds` for architectures whose vision graph returns every image token's
+    features flattened in token order (Qwen2-VL, SmolVLM, Gemma3); they set image_token_id."""
+
+    image_token_id: int
+
+    def inputs_embeds(
+        self,
+        embed_tokens: onnxruntime.InferenceSession,
+        input_ids: np.ndarray,
+        features: np.ndarray,
+    ) -> np.ndarray:
+        return scatter_features(embed_tokens, input_ids, features, self.image_token_id)
+
+
+def parse_section(
+    pre: Mapping[str, Any], required: Sequence[str], parse: Callable[[Mapping], Any], what: str
+) -> Any:
+    """`parse(pre)` after checking `required` fields are present; one PreprocessingError
+    naming the field (or saying the section is not a valid `what` spec) otherwise."""
+    for name in required:
+        if name not in pre:
+            raise PreprocessingError(f"preprocessing.{name}", "is missing")
+    try:
+        return parse(pre)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise PreprocessingError("preprocessing", f"is not a valid {what} spec ({exc})") from None
+
+
+def check_stats(where: str, mean: Sequence[float], std: Sequence[float]) -> None:
+    """An image spec's normalisation: 3 means, 3 non-zero standard deviations."""
+    if len(mean) != 3 or len(std) != 3 or 0.0 in std:
+        raise PreprocessingError(
+            f"{where}.image_mean/image_std", "need 3 values each, std non-zero"
+        )
+
+
+def check_one_image(chat: Any) -> None:
+    """A chat prompt (chat.ChatPrompt) for one image per request."""
+    if chat.num_images != 1:
+        raise PreprocessingError(
+            "preprocessing.chat_prompt.slots", "must hold exactly one 'image' slot"
+        )
 
 
 ARCHITECTURES: dict[str, type[Architecture]] = {}

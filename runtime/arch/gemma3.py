@@ -18,7 +18,15 @@ from PIL import Image
 
 from ..errors import InputError
 from ..generation import positions_from_mask
-from .base import Architecture, PreprocessingError, register_architecture, scatter_features
+from .base import (
+    Architecture,
+    PreprocessingError,
+    ScatteredFeatures,
+    check_one_image,
+    check_stats,
+    parse_section,
+    register_architecture,
+)
 from .gemma3_vision import ImageSpec, preprocess_image
 from .images import stats_to_lists, stats_to_tuples
 from .text_spec import TextSpec
@@ -74,7 +82,7 @@ _TOKEN = {"type": "string", "minLength": 1}
 
 
 @register_architecture
-class Gemma3(Architecture):
+class Gemma3(ScatteredFeatures, Architecture):
     """One image per request, resized whole, in the model's chat template."""
 
     model_types = ("gemma3",)
@@ -121,29 +129,16 @@ class Gemma3(Architecture):
     }
 
     def __init__(self, spec: Gemma3Spec) -> None:
-        if spec.chat_prompt.num_images != 1:
-            raise PreprocessingError(
-                "preprocessing.chat_prompt.slots", "must hold exactly one 'image' slot"
-            )
+        check_one_image(spec.chat_prompt)
         self.spec = spec
         self.image_token_id = spec.image_token_id
 
     @classmethod
     def from_preprocessing(cls, pre: Mapping[str, Any]) -> Gemma3:
-        for name in ("image", "mm_tokens_per_image", "chat_prompt", "image_token_id", "eos_token"):
-            if name not in pre:
-                raise PreprocessingError(f"preprocessing.{name}", "is missing")
-        try:
-            spec = Gemma3Spec.from_dict(pre)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise PreprocessingError(
-                "preprocessing", f"is not a valid Gemma3 spec ({exc})"
-            ) from None
+        required = ("image", "mm_tokens_per_image", "chat_prompt", "image_token_id", "eos_token")
+        spec = parse_section(pre, required, Gemma3Spec.from_dict, "Gemma3")
         im = spec.image
-        if len(im.image_std) != 3 or len(im.image_mean) != 3 or 0.0 in im.image_std:
-            raise PreprocessingError(
-                "preprocessing.image.image_mean/image_std", "need 3 values each, std non-zero"
-            )
+        check_stats("preprocessing.image", im.image_mean, im.image_std)
         if min(im.height, im.width, spec.mm_tokens_per_image) < 1:
             raise PreprocessingError(
                 "preprocessing.image", "height, width and mm_tokens_per_image must be >= 1"
@@ -187,14 +182,6 @@ class Gemma3(Architecture):
         """(images x mm_tokens_per_image, H), in image order."""
         pixels = np.stack(images).astype(np.float32, copy=False)
         return vision.run(["image_features"], {"pixel_values": pixels})[0]
-
-    def inputs_embeds(
-        self,
-        embed_tokens: onnxruntime.InferenceSession,
-        input_ids: np.ndarray,
-        features: np.ndarray,
-    ) -> np.ndarray:
-        return scatter_features(embed_tokens, input_ids, features, self.image_token_id)
 
     def position_ids(
         self, input_ids: np.ndarray, attention_mask: np.ndarray, images: Sequence[Any]

@@ -22,7 +22,14 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from .base import Architecture, PreprocessingError, register_architecture, scatter_features
+from .base import (
+    Architecture,
+    ScatteredFeatures,
+    check_one_image,
+    check_stats,
+    parse_section,
+    register_architecture,
+)
 from .images import stats_to_lists, stats_to_tuples
 from .qwen2_vl_vision import ImageSpec, QwenImage, preprocess_image, vision_feeds
 from .text_spec import TextSpec
@@ -111,7 +118,7 @@ def rope_index(
 
 
 @register_architecture
-class Qwen2VL(Architecture):
+class Qwen2VL(ScatteredFeatures, Architecture):
     """One image per request at its own resolution, in the model's chat template."""
 
     model_types = ("qwen2_vl", "qwen2_5_vl")
@@ -158,27 +165,17 @@ class Qwen2VL(Architecture):
     }
 
     def __init__(self, spec: QwenSpec) -> None:
-        if spec.chat_prompt.num_images != 1:
-            raise PreprocessingError(
-                "preprocessing.chat_prompt.slots", "must hold exactly one 'image' slot"
-            )
+        check_one_image(spec.chat_prompt)
         self.spec = spec
         self.image_token_id = spec.image_token_id
         self.merge = spec.image_processor.merge_size
 
     @classmethod
     def from_preprocessing(cls, pre: Mapping[str, Any]) -> Qwen2VL:
-        for name in ("image_processor", "vision", "chat_prompt", "image_token", "image_token_id"):
-            if name not in pre:
-                raise PreprocessingError(f"preprocessing.{name}", "is missing")
-        try:
-            spec = QwenSpec.from_dict(pre)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise PreprocessingError("preprocessing", f"is not a valid Qwen spec ({exc})") from None
-        if 0.0 in spec.image_processor.image_std or len(spec.image_processor.image_std) != 3:
-            raise PreprocessingError(
-                "preprocessing.image_processor.image_std", "needs 3 non-zero values"
-            )
+        required = ("image_processor", "vision", "chat_prompt", "image_token", "image_token_id")
+        spec = parse_section(pre, required, QwenSpec.from_dict, "Qwen")
+        im = spec.image_processor
+        check_stats("preprocessing.image_processor", im.image_mean, im.image_std)
         return cls(spec)
 
     def preprocessing(self) -> dict:
@@ -226,14 +223,6 @@ class Qwen2VL(Architecture):
         v, p = self.spec.vision, self.spec.image_processor
         window = None if v.window_size is None else v.window_size // p.merge_size // p.patch_size
         return vision_feeds(list(images), p.merge_size, v.head_dim, v.rope_theta, window)
-
-    def inputs_embeds(
-        self,
-        embed_tokens: onnxruntime.InferenceSession,
-        input_ids: np.ndarray,
-        features: np.ndarray,
-    ) -> np.ndarray:
-        return scatter_features(embed_tokens, input_ids, features, self.image_token_id)
 
     def position_ids(
         self, input_ids: np.ndarray, attention_mask: np.ndarray, images: Sequence[QwenImage]

@@ -21,7 +21,15 @@ from PIL import Image
 
 from ..errors import InputError
 from ..generation import positions_from_mask
-from .base import Architecture, PreprocessingError, register_architecture, scatter_features
+from .base import (
+    Architecture,
+    PreprocessingError,
+    ScatteredFeatures,
+    check_one_image,
+    check_stats,
+    parse_section,
+    register_architecture,
+)
 from .images import stats_to_lists, stats_to_tuples
 from .smolvlm_images import IMAGE_TOKEN, Tiles, TileSpec, image_prompt, preprocess_image
 from .text_spec import TextSpec
@@ -63,7 +71,7 @@ _TRIPLE = {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItem
 
 
 @register_architecture
-class SmolVLM(Architecture):
+class SmolVLM(ScatteredFeatures, Architecture):
     """One image per request, split into tiles, in the model's chat template."""
 
     model_types = ("smolvlm", "idefics3")
@@ -98,29 +106,16 @@ class SmolVLM(Architecture):
     }
 
     def __init__(self, spec: SmolSpec) -> None:
-        if spec.chat_prompt.num_images != 1:
-            raise PreprocessingError(
-                "preprocessing.chat_prompt.slots", "must hold exactly one 'image' slot"
-            )
+        check_one_image(spec.chat_prompt)
         self.spec = spec
         self.image_token_id = spec.image_token_id
 
     @classmethod
     def from_preprocessing(cls, pre: Mapping[str, Any]) -> SmolVLM:
-        for name in ("tiles", "image_seq_len", "chat_prompt", "image_token_id", "eos_token"):
-            if name not in pre:
-                raise PreprocessingError(f"preprocessing.{name}", "is missing")
-        try:
-            spec = SmolSpec.from_dict(pre)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise PreprocessingError(
-                "preprocessing", f"is not a valid SmolVLM spec ({exc})"
-            ) from None
+        required = ("tiles", "image_seq_len", "chat_prompt", "image_token_id", "eos_token")
+        spec = parse_section(pre, required, SmolSpec.from_dict, "SmolVLM")
         t = spec.tiles
-        if len(t.image_std) != 3 or len(t.image_mean) != 3 or 0.0 in t.image_std:
-            raise PreprocessingError(
-                "preprocessing.tiles.image_mean/image_std", "need 3 values each, std non-zero"
-            )
+        check_stats("preprocessing.tiles", t.image_mean, t.image_std)
         if min(t.tile, t.longest_edge, spec.image_seq_len) < 1:
             raise PreprocessingError(
                 "preprocessing.tiles", "tile, longest_edge and image_seq_len must be >= 1"
@@ -165,14 +160,6 @@ class SmolVLM(Architecture):
             for i in range(0, pixels.shape[0], MAX_TILES_PER_CALL)
         ]
         return np.concatenate(out)
-
-    def inputs_embeds(
-        self,
-        embed_tokens: onnxruntime.InferenceSession,
-        input_ids: np.ndarray,
-        features: np.ndarray,
-    ) -> np.ndarray:
-        return scatter_features(embed_tokens, input_ids, features, self.image_token_id)
 
     def position_ids(
         self, input_ids: np.ndarray, attention_mask: np.ndarray, images: Sequence[Any]
