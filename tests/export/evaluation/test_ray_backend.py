@@ -90,12 +90,18 @@ def _assert_same_as_local(local_run, stdout, files):
         assert files[name] == body, name
 
 
-def _alive(handle):
-    try:
-        ray.get(handle.ready.remote(), timeout=30)
-    except ray.exceptions.RayActorError:
-        return False
-    return True
+def _alive(handle, wait_s: float = 20.0):
+    """Whether the actor still answers `wait_s` after the call: ray.kill is asynchronous, so
+    an actor killed a moment ago may answer once more before it is gone."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            ray.get(handle.ready.remote(), timeout=30)
+        except ray.exceptions.RayActorError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.2)
 
 
 def test_ray_search_writes_the_same_files_as_local(local_ray, local_run, tiny_model_dir, tmp_path):
