@@ -14,8 +14,14 @@ Timing (as benchmarks/profile_decode.py): every variant prefills once to get its
 then each round times one decode step (embed lookup, decoder, argmax) of every variant, in
 an order rotated per round, at the same cache length; a burst of other load hits all alike.
 
+`--layout traced,gqa` times both decoder layouts side by side, each k against its own
+layout's k = 0: traced (Concat-grown cache fed back, the default) and gqa (fused graph with
+MRotaryEmbedding, the runtime's preallocated KV buffer bound as past and present; the same
+step at the same length rewrites the same cache slot). Both hand the logits to the host.
+
     python benchmarks/qwen_decode_speed.py                  # ~5-8 min on 2 cores
     python benchmarks/qwen_decode_speed.py --rounds 40 --threads 2 --json out.json
+    python benchmarks/qwen_decode_speed.py --rounds 10 --layout traced,gqa
 """
 
 from __future__ import annotations
@@ -63,19 +69,21 @@ def build(folder: Path, vocab: int):
     return LoadedVlm("qwen2.5-vl-shaped", model, adapter, tokenizer, spec, "0" * 64, None)
 
 
-def export_all(vlm, folder: Path) -> dict[int, Path]:
+def export_all(vlm, folder: Path, layout: str = "traced") -> dict[int, Path]:
     import onnx
 
     from vlmprune.export.onnx import graphs
+    from vlmprune.runtime.decoders import DecoderLayout
 
     paths = {}
     for k, removed in REMOVED.items():
         start = time.perf_counter()
         with vlm.adapter.removed(vlm.model, removed):
-            proto = graphs.export_decoder(vlm)
-        path = folder / f"decoder_k{k}.onnx"
-        onnx.save(proto, str(path), save_as_external_data=True, location=f"k{k}.bin")
-        print(f"exported k={k} {list(removed)} in {time.perf_counter() - start:.0f} s", flush=True)
+            proto = graphs.export_decoder(vlm, DecoderLayout(layout))
+        path = folder / f"decoder_{layout}_k{k}.onnx"
+        onnx.save(proto, str(path), save_as_external_data=True, location=f"{layout}_k{k}.bin")
+        took = time.perf_counter() - start
+        print(f"exported {layout} k={k} {list(removed)} in {took:.0f} s", flush=True)
         paths[k] = path
     return paths
 
@@ -91,14 +99,18 @@ def request(vlm, prompt_tokens: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return embeds, mask, arch.position_ids(ids, mask, [image])
 
 
-def prepare(path: Path, embeds, mask, positions, threads: int, table: np.ndarray) -> dict:
+def _session(path: Path, threads: int):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def prepare(path: Path, embeds, mask, positions, threads: int, table: np.ndarray) -> dict:
+    session = _session(path, threads)
     past = {
         a.name: np.zeros((1, a.shape[1], 0, a.shape[3]), np.float32)
         for a in session.get_inputs()[3:]
@@ -119,10 +131,27 @@ def prepare(path: Path, embeds, mask, positions, threads: int, table: np.ndarray
     }
 
 
+def prepare_gqa(path: Path, embeds, mask, positions, threads: int, table: np.ndarray) -> dict:
+    """The gqa graph on the runtime's KV buffer, prefilled; its step rewrites slot n."""
+    from vlmprune.runtime.decoders import cache_layout
+    from vlmprune.runtime.kv_buffer import SharedKvBuffer
+
+    session = _session(path, threads)
+    cache = cache_layout(session)
+    n = mask.shape[1]
+    buffer = SharedKvBuffer(session, cache.num_layers, 1, cache.num_kv_heads, n + 8, cache.head_dim)
+    logits = buffer.run(embeds, np.array([n - 1]), positions)
+    step = {"seqlens_k": np.array([n]), "position_ids": positions[..., -1:] + 1}
+    return {"buffer": buffer, "step": step, "id": int(logits[0, -1].argmax()), "table": table}
+
+
 def time_step(v: dict) -> float:
     start = time.perf_counter()
     embeds = v["table"][[v["id"]]][None]  # the embed_tokens lookup of the runtime's step
-    logits = v["session"].run(["logits"], {"inputs_embeds": embeds, **v["step"]})[0]
+    if "buffer" in v:
+        logits = v["buffer"].run(embeds, **v["step"])
+    else:
+        logits = v["session"].run(["logits"], {"inputs_embeds": embeds, **v["step"]})[0]
     logits[0, -1].argmax()
     return (time.perf_counter() - start) * 1e3
 
@@ -134,7 +163,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--vocab", type=int, default=32000)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--layout", default="traced", help="decoder layouts to time: traced, gqa or traced,gqa"
+    )
     args = parser.parse_args()
+    layouts = [name.strip() for name in args.layout.split(",") if name.strip()]
+    if not layouts or set(layouts) - {"traced", "gqa"}:
+        parser.error(f"--layout: traced, gqa or both, not {args.layout!r}")
     import onnxruntime
 
     with tempfile.TemporaryDirectory(prefix="vlmprune-qwen-speed-") as scratch:
@@ -144,38 +179,43 @@ def main() -> None:
         print(f"decoder {params / 1e6:.0f} M parameters (+ LM head {args.vocab * 896 / 1e6:.0f} M)")
         embeds, mask, positions = request(vlm, args.prompt_tokens)
         table = vlm.model.get_input_embeddings().weight.detach().numpy()
-        paths = export_all(vlm, folder)
+        paths = {layout: export_all(vlm, folder, layout) for layout in layouts}
         del vlm
+        setup = {"traced": prepare, "gqa": prepare_gqa}
         variants = {
-            k: prepare(p, embeds, mask, positions, args.threads, table) for k, p in paths.items()
+            (layout, k): setup[layout](p, embeds, mask, positions, args.threads, table)
+            for layout, by_k in paths.items()
+            for k, p in by_k.items()
         }
-        times: dict[int, list[float]] = {k: [] for k in variants}
+        times: dict[tuple[str, int], list[float]] = {key: [] for key in variants}
         order = list(variants)
         for r in range(args.rounds + 2):
             for k in order[r % len(order) :] + order[: r % len(order)]:
                 ms = time_step(variants[k])
                 if r >= 2:  # two warm-up rounds
                     times[k].append(ms)
-    base = statistics.median(times[0])
     rows = []
     print(f"prompt {mask.shape[1]} tokens; {args.rounds} interleaved decode steps per variant")
     print(
-        f"{'k':>2} {'removed':<16} {'median ms':>9} {'min ms':>7} {'speedup':>7} {'ideal':>6} {'of ideal gain':>13}"
+        f"{'layout':<6} {'k':>2} {'removed':<16} {'median ms':>9} {'min ms':>7} {'speedup':>7} {'ideal':>6} {'of ideal gain':>13}"
     )
-    for k, samples in times.items():
+    for (layout, k), samples in times.items():
+        base = statistics.median(times[layout, 0])
         med, low = statistics.median(samples), min(samples)
         ideal = 24 / (24 - k)
         speedup = base / med
         gain = (speedup - 1) / (ideal - 1) if k else None
-        rows.append({"k": k, "removed": list(REMOVED[k]), "median_ms": med, "min_ms": low,
-                     "speedup": speedup, "ideal": ideal, "fraction_of_ideal_gain": gain})  # fmt: skip
+        rows.append({"layout": layout, "k": k, "removed": list(REMOVED[k]), "median_ms": med,
+                     "min_ms": low, "speedup": speedup, "ideal": ideal,
+                     "fraction_of_ideal_gain": gain})  # fmt: skip
         shown = "" if gain is None else f"{gain:.0%}"
         print(
-            f"{k:>2} {str(list(REMOVED[k])):<16} {med:>9.1f} {low:>7.1f} {speedup:>7.3f} {ideal:>6.3f} {shown:>13}"
+            f"{layout:<6} {k:>2} {str(list(REMOVED[k])):<16} {med:>9.1f} {low:>7.1f} {speedup:>7.3f} {ideal:>6.3f} {shown:>13}"
         )
     if args.json:
         meta = {"onnxruntime": onnxruntime.__version__, "prompt_tokens": int(mask.shape[1]),
-                "rounds": args.rounds, "threads": args.threads, "vocab": args.vocab}  # fmt: skip
+                "rounds": args.rounds, "threads": args.threads, "vocab": args.vocab,
+                "layouts": layouts}  # fmt: skip
         args.json.write_text(json.dumps({**meta, "rows": rows}, indent=2) + "\n")
 
 

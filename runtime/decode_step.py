@@ -2,13 +2,14 @@
 
     ids (B,) host -> embed_tokens -> embeds (B, 1, H)            [session device]
     seqlens_k (B,) int32                                          [where GQA runs: kv_device]
+    position_ids (3, B, 1) int64, M-RoPE graphs only              [session device]
     total_sequence_length = the buffer's max_len, int32 scalar    [host, bound once]
     -> decoder -> next_tokens (B, 1) int64 -> host (8 bytes a row)
                   logits (B, 1, V), present.* into the cache      [never copied]
 
 Every input and output is bound once, at a fixed address with a fixed shape: what a CUDA graph
-replays (onnxruntime's `enable_cuda_graph`; docs/runtime.md). Only the contents of `seqlens`
-(and `embeds`, written by embed_tokens) change between steps.
+replays (onnxruntime's `enable_cuda_graph`; docs/runtime.md). Only the contents of `seqlens`,
+`positions` (M-RoPE) and `embeds` (written by embed_tokens) change between steps.
 
 total_sequence_length stays at max_len: GroupQueryAttention reads it to tell a prompt
 (S == total) from a decode step and to size the present cache (max(total, past) = max_len
@@ -21,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from .kv_buffer import NEXT_TOKENS, ORT_FLOAT_TYPES, SharedKvBuffer
+from .kv_buffer import NEXT_TOKENS, ORT_FLOAT_TYPES, POSITION_IDS, SharedKvBuffer
 
 
 class DecodeStep:
@@ -45,6 +46,10 @@ class DecodeStep:
         b.bind_ortvalue_input("total_sequence_length", self.total)
         b.bind_ortvalue_output("logits", self.logits)
         b.bind_ortvalue_output(NEXT_TOKENS, self.tokens)
+        self.positions = None  # M-RoPE: beside the embeddings, where MRotaryEmbedding runs
+        if io.position_rows:
+            self.positions = value([io.position_rows, batch, 1], np.int64)
+            b.bind_ortvalue_input(POSITION_IDS, self.positions)
         self.embed_binding = self._embed_binding(embed)
         self.options = None
         if buffer.cuda_graph:  # this buffer's own graph: captured once, replayed after
@@ -62,9 +67,14 @@ class DecodeStep:
         return binding
 
     def run(
-        self, ids: np.ndarray, seqlens_k: np.ndarray, embed: ort.InferenceSession
+        self,
+        ids: np.ndarray,
+        seqlens_k: np.ndarray,
+        embed: ort.InferenceSession,
+        position_ids: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The next ids (B,) int64 after the previous ones `ids` (B,)."""
+        """The next ids (B,) int64 after the previous ones `ids` (B,); `position_ids`
+        (3, B, 1) of the new token for an M-RoPE graph."""
         column = np.ascontiguousarray(ids, dtype=np.int64)[:, None]  # (B, 1)
         if self.embed_binding is not None:
             self.embed_binding.bind_cpu_input("input_ids", column)
@@ -74,6 +84,9 @@ class DecodeStep:
             host = embed.run(None, {"input_ids": column})[0]
             self.embeds.update_inplace(np.ascontiguousarray(host, self.buffer.io.embeds_dtype))
         self.seqlens.update_inplace(np.ascontiguousarray(seqlens_k, dtype=np.int32))
+        if self.positions is not None:
+            host = self.buffer.check_positions(position_ids, column.shape)
+            self.positions.update_inplace(host)
         with self.buffer.serial:
             self.buffer.session.run_with_iobinding(self.binding, self.options)
         # A copy: on CPU numpy() is a view of the buffer the next step overwrites.
@@ -81,11 +94,16 @@ class DecodeStep:
 
 
 def next_tokens(
-    buffer: SharedKvBuffer, ids: np.ndarray, seqlens_k: np.ndarray, embed: ort.InferenceSession
+    buffer: SharedKvBuffer,
+    ids: np.ndarray,
+    seqlens_k: np.ndarray,
+    embed: ort.InferenceSession,
+    position_ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """One decode step on `buffer` from the previous ids (B,): embed_tokens and the decoder
-    on the buffer's fixed step buffers (made on its first step); the next ids (B,) int64."""
+    on the buffer's fixed step buffers (made on its first step); the next ids (B,) int64.
+    `position_ids` (3, B, 1): the new token's, for an M-RoPE graph."""
     buffer.check_length(seqlens_k)
     if buffer.step is None:
         buffer.step = DecodeStep(buffer, embed)
-    return buffer.step.run(ids, seqlens_k, embed)
+    return buffer.step.run(ids, seqlens_k, embed, position_ids)

@@ -4,12 +4,15 @@
             (export/onnx/graphs.py): the KV cache grows by Concat, fed back each step
     gqa     inputs_embeds, seqlens_k, total_sequence_length, past_key_values.*  -> logits,
             present.* (export/onnx/fused_decoder.py): GroupQueryAttention writes into one
-            preallocated buffer per layer, bound as both past and present (kv_buffer.py)
+            preallocated buffer per layer, bound as both past and present (kv_buffer.py);
+            M-RoPE graphs (Qwen2-VL) also take the architecture's position_ids (3, B, S)
 
 Callers always hand over left-padded batches, because the architectures compute prefill
 positions on them. GroupQueryAttention on CPU needs the padding on the right (it reads each
-row's last position from seqlens_k), so the gqa stepper moves every row's tokens to the left
-edge and its logits back: nothing outside this module knows about right padding.
+row's last position from seqlens_k), so the gqa stepper moves every row's tokens (and M-RoPE
+position ids) to the left edge and its logits back: nothing outside this module knows about
+right padding. Decode steps continue each row's positions by one on every row, as the traced
+stepper does: the architecture's prefill ids already hold the image's offset (rope deltas).
 
 Buffers are reused across requests: each session keeps a small pool, one buffer per request
 in flight, so threads running the same variant never share one (sessions.py's contract).
@@ -174,7 +177,7 @@ class GqaStepper:
 
     def prefill(self, embeds: np.ndarray, mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
         right, start, real = self._right_padded(embeds, mask, positions)
-        logits = self.buffer.run(right, self._lengths - 1)
+        logits = self.buffer.run(right, self._lengths - 1, self._prefill_positions)
         width, longest = embeds.shape[1], right.shape[1]
         rows = np.arange(embeds.shape[0])[:, None]
         back = np.arange(width)[None, :] - start  # left position p <- right index p - start
@@ -183,7 +186,8 @@ class GqaStepper:
         return left
 
     def step(self, embeds: np.ndarray) -> np.ndarray:
-        logits = self.buffer.run(embeds, self._lengths)  # the new token sits at index n
+        # the new token sits at index n
+        logits = self.buffer.run(embeds, self._lengths, self._step_positions())
         self._lengths = self._lengths + 1
         return logits
 
@@ -193,7 +197,7 @@ class GqaStepper:
         if not self.buffer.io.has_next_tokens:
             return _greedy(self.prefill(embeds, mask, positions)[:, -1])
         right, _, _ = self._right_padded(embeds, mask, positions)
-        tokens = self.buffer.first_tokens(right, self._lengths - 1)  # (B, longest)
+        tokens = self.buffer.first_tokens(right, self._lengths - 1, self._prefill_positions)
         return tokens[np.arange(len(tokens)), self._lengths - 1]  # each row's last token
 
     def next_tokens(self, ids: np.ndarray) -> np.ndarray:
@@ -201,17 +205,30 @@ class GqaStepper:
             raise ValueError("next_tokens needs the embed_tokens session (stepper(embed=...))")
         if not self.buffer.io.has_next_tokens:
             return _greedy(self.step(_embed(self.embed, ids))[:, -1])
-        tokens = decode_step.next_tokens(self.buffer, ids, self._lengths, self.embed)
+        tokens = decode_step.next_tokens(
+            self.buffer, ids, self._lengths, self.embed, self._step_positions()
+        )
         self._lengths = self._lengths + 1
         return tokens
+
+    def _step_positions(self) -> np.ndarray | None:
+        """The next token's M-RoPE ids (rows, B, 1): each row's last one + 1 (None: the
+        graph takes no positions)."""
+        if self._last_positions is None:
+            return None
+        self._last_positions = self._last_positions + 1
+        return self._last_positions
 
     def _right_padded(
         self, embeds: np.ndarray, mask: np.ndarray, positions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(right-padded embeds (B, longest, H), each row's left start (B, 1), real mask);
-        sets the row lengths the steps continue from."""
-        if positions.ndim != 2:  # (3, B, T): M-RoPE positions are not what GQA's rotary takes
-            raise ValueError("a gqa decoder takes (B, T) positions, not multi-row (M-RoPE) ones")
+        sets the row lengths (and M-RoPE positions) the steps continue from."""
+        rows_wanted = self.buffer.io.position_rows
+        if (positions.ndim == 3) != bool(rows_wanted):
+            # GQA's rotary takes (B, T) positions; an M-RoPE graph takes its own (3, B, T)
+            want = f"({rows_wanted}, B, T)" if rows_wanted else "(B, T)"
+            raise ValueError(f"this gqa decoder takes {want} positions, got {positions.shape}")
         real = mask.astype(bool)
         self._lengths = lengths = real.sum(axis=1).astype(np.int64)
         width, longest = embeds.shape[1], int(lengths.max())
@@ -220,7 +237,12 @@ class GqaStepper:
         # The width can exceed the longest row (a subset of a padded batch); GQA needs
         # S <= total_sequence_length, so the right-padded batch is `longest` wide.
         start = (width - lengths)[:, None]
-        right = embeds[rows, np.minimum(start + np.arange(longest)[None, :], width - 1)]
+        index = np.minimum(start + np.arange(longest)[None, :], width - 1)
+        right = embeds[rows, index]
+        self._prefill_positions = self._last_positions = None
+        if rows_wanted:  # (3, B, longest): the padding on the right repeats the last ids
+            self._prefill_positions = positions[:, rows, index]
+            self._last_positions = positions[:, :, -1:]  # left-padded: every row's last real
         return right, start, real
 
 

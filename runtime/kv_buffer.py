@@ -12,7 +12,9 @@ Three ways to run the graph on it, each with its own IO binding (the cache bound
   crosses between host and device, and the addresses never change, as CUDA graphs need.
 
 Dtypes come from the graph's own inputs (fp32 or fp16 caches), devices from the session
-(`io_device`) and from where GroupQueryAttention runs (`kv_device`).
+(`io_device`) and from where GroupQueryAttention runs (`kv_device`). An M-RoPE graph (Qwen2-VL)
+also takes `position_ids` (3, B, S) int64 each call: GQA's rotary reads positions from
+seqlens_k, which cannot say where an image's rows and columns are.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .errors import InputError
 
 CUDA = "CUDAExecutionProvider"
 NEXT_TOKENS = "next_tokens"  # gqa graphs: ArgMax of the logits, (B, S) int64
+POSITION_IDS = "position_ids"  # M-RoPE gqa graphs only: (3, B, S) int64
 ORT_FLOAT_TYPES = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
@@ -86,6 +89,7 @@ class GraphIo:
     hidden_size: int
     vocab_size: int
     has_next_tokens: bool
+    position_rows: int = 0  # rows of the graph's position_ids input (0: it has none)
 
 
 def graph_io(session: ort.InferenceSession) -> GraphIo:
@@ -100,6 +104,7 @@ def graph_io(session: ort.InferenceSession) -> GraphIo:
         hidden_size=_static(embeds.shape[-1]),
         vocab_size=_static(logits.shape[-1]),
         has_next_tokens=NEXT_TOKENS in outputs,
+        position_rows=_static(inputs[POSITION_IDS].shape[0]) if POSITION_IDS in inputs else 0,
     )
 
 
@@ -147,11 +152,16 @@ class SharedKvBuffer:
             binding.bind_ortvalue_output(f"present.{name}", value)
         return binding
 
-    def run(self, inputs_embeds: np.ndarray, seqlens_k: np.ndarray) -> np.ndarray:
-        """One prefill or decode step; seqlens_k = (valid length after this step) - 1 per row.
-        Returns logits (B, S, V)."""
+    def run(
+        self,
+        inputs_embeds: np.ndarray,
+        seqlens_k: np.ndarray,
+        position_ids: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """One prefill or decode step; seqlens_k = (valid length after this step) - 1 per row;
+        position_ids (3, B, S) for an M-RoPE graph only. Returns logits (B, S, V)."""
         b = self.binding
-        self._bind_inputs(b, inputs_embeds, seqlens_k)
+        self._bind_inputs(b, inputs_embeds, seqlens_k, position_ids)
         b.bind_output("logits")
         with self.serial:
             self.session.run_with_iobinding(b, self.eager_options())
@@ -159,7 +169,12 @@ class SharedKvBuffer:
         # KV buffer each step. Outputs keep their binding order; logits was bound last.
         return b.get_outputs()[-1].numpy()
 
-    def first_tokens(self, inputs_embeds: np.ndarray, seqlens_k: np.ndarray) -> np.ndarray:
+    def first_tokens(
+        self,
+        inputs_embeds: np.ndarray,
+        seqlens_k: np.ndarray,
+        position_ids: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The prefill, returning the graph's greedy ids (B, S) int64: the logits stay
         inside onnxruntime (on the device of a CUDA session)."""
         if not self.io.has_next_tokens:
@@ -167,7 +182,7 @@ class SharedKvBuffer:
         if self._tokens_binding is None:
             self._tokens_binding = self.new_binding()
         b = self._tokens_binding
-        self._bind_inputs(b, inputs_embeds, seqlens_k)
+        self._bind_inputs(b, inputs_embeds, seqlens_k, position_ids)
         b.bind_output(NEXT_TOKENS, self.io_device)
         with self.serial:
             self.session.run_with_iobinding(b, self.eager_options())
@@ -182,7 +197,11 @@ class SharedKvBuffer:
         return options
 
     def _bind_inputs(
-        self, b: ort.IOBinding, inputs_embeds: np.ndarray, seqlens_k: np.ndarray
+        self,
+        b: ort.IOBinding,
+        inputs_embeds: np.ndarray,
+        seqlens_k: np.ndarray,
+        position_ids: np.ndarray | None,
     ) -> None:
         total = self.check_length(seqlens_k)
         b.bind_cpu_input(
@@ -191,6 +210,20 @@ class SharedKvBuffer:
         b.bind_cpu_input("seqlens_k", seqlens_k.astype(np.int32))
         # GQA tells a first prompt from a decode step by S == total_sequence_length
         b.bind_cpu_input("total_sequence_length", np.array(total, np.int32))
+        if self.io.position_rows:
+            rows = self.check_positions(position_ids, inputs_embeds.shape[:2])
+            b.bind_cpu_input(POSITION_IDS, rows)
+
+    def check_positions(
+        self, position_ids: np.ndarray | None, batch_seq: tuple[int, ...]
+    ) -> np.ndarray:
+        """The graph's (rows, B, S) int64 position ids for embeddings of (B, S); ValueError
+        when they are missing or shaped otherwise (a caller bug, not a user's input)."""
+        want = (self.io.position_rows, *batch_seq)
+        if position_ids is None or tuple(position_ids.shape) != want:
+            got = None if position_ids is None else tuple(position_ids.shape)
+            raise ValueError(f"this decoder takes position_ids of shape {want}, got {got}")
+        return np.ascontiguousarray(position_ids, dtype=np.int64)
 
     def check_length(self, seqlens_k: np.ndarray) -> int:
         total = int(seqlens_k.max()) + 1

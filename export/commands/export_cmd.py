@@ -104,7 +104,8 @@ if TYPE_CHECKING:
     show_default=True,
     help="Decoder graphs: gqa (fused GroupQueryAttention, KV cache in one preallocated buffer) "
     "or traced (torch.onnx trace, KV cache grown by Concat). auto: gqa where it fits the "
-    "architecture (not M-RoPE).",
+    "architecture (not Gemma3); traced where --genai writes onnxruntime-genai folders "
+    "(genai cannot feed a gqa decoder).",
 )
 @click.option(
     "--quantize",

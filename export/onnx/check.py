@@ -182,14 +182,16 @@ def _decoder_io(model: dict, layers: int, position_rows: int | None) -> tuple[di
     hidden, heads, head_dim = model["hidden_size"], model["num_key_value_heads"], model["head_dim"]
     cache = [None, heads, None, head_dim]
     layout = DecoderLayout(model.get("decoder_layout", DecoderLayout.TRACED.value))
+    positions = [position_rows, None, None] if position_rows else [None, None]
     if layout is DecoderLayout.GQA:
-        inputs = {name: cache for name in fused_input_names(layers)}
+        inputs = {name: cache for name in fused_input_names(layers, bool(position_rows))}
         inputs.update(
             inputs_embeds=[None, None, hidden], seqlens_k=[None], total_sequence_length=[]
         )
+        if position_rows:  # M-RoPE: GQA's rotary takes one row, so the graph takes them
+            inputs["position_ids"] = positions
     else:
         inputs = {name: cache for name in decoder_input_names(layers)}
-        positions = [position_rows, None, None] if position_rows else [None, None]
         inputs.update(
             inputs_embeds=[None, None, hidden], attention_mask=[None, None], position_ids=positions
         )

@@ -9,23 +9,32 @@ model builder writes for the same weights, ~11 nodes per block:
     com.microsoft GroupQueryAttention (rotary inside: do_rotary=1 with cos/sin caches)
     MatMul o_proj, MatMul with packed gate|up weights, Split, SiLU, Mul, MatMul down_proj
 
+M-RoPE decoders (Qwen2-VL, Qwen2.5-VL: the text config's `mrope_section`) rotate by three
+rows of positions (t, h, w), which GroupQueryAttention's rotary cannot take. As
+onnxruntime-genai 0.18 builds Qwen2.5-VL: the packed q|k|v MatMul is Split, q and k go through
+com.microsoft MRotaryEmbedding (sectioned layout, the same cos/sin caches) and
+GroupQueryAttention runs with do_rotary=0 (~14 nodes per block).
+
 I/O (names follow onnxruntime-genai; docs/contracts.md):
 
     inputs_embeds (B, S, H) float32
     seqlens_k (B,) int32: valid length - 1 per row (padding must be on the RIGHT: GQA on CPU
         reads the last valid position from it and is silently wrong with left padding)
     total_sequence_length () int32: past length + S
+    position_ids (3, B, S) int64: M-RoPE decoders only, right-padded like the embeddings
     past_key_values.{i}.key/value (B, kv_heads, P, head_dim)
     -> logits (B, S, V), present.{i}.key/value
        next_tokens (B, S) int64: ArgMax of the logits (`add_next_tokens`, on every exported
        graph): a decode step hands back B ids instead of B x V logits
 
-Positions come from seqlens_k inside GQA, so the context is limited by the cos/sin cache:
-`max_positions` rows, recorded so the runtime can refuse longer prompts.
+Positions come from seqlens_k inside GQA (from position_ids for M-RoPE), so the context is
+limited by the cos/sin cache: `max_positions` rows, recorded so the runtime can refuse longer
+prompts (M-RoPE ids never exceed a token's index, so the same limit holds).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +70,7 @@ class FusedLayout:
     head_dim: int
     vocab_size: int
     max_positions: int
+    mrope_section: tuple[int, ...] = ()  # M-RoPE rotary pairs per position row; () = RoPE
 
 
 fused_output_names = decoder_output_names  # same outputs as the traced graph
@@ -71,8 +81,25 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 # Text decoders whose blocks are exactly what this graph computes: pre-norm RMSNorm, q/k/v/o
-# (biases allowed), one RoPE over all heads, SiLU-gated MLP, full causal attention.
-FUSABLE_MODEL_TYPES = ("llama", "qwen2")
+# (biases allowed), one RoPE (or M-RoPE) over all heads, SiLU-gated MLP, full causal attention.
+FUSABLE_MODEL_TYPES = ("llama", "qwen2", "qwen2_vl_text", "qwen2_5_vl_text")
+MROPE_ROWS = 3  # (t, h, w)
+
+
+def mrope_section(config: PretrainedConfig) -> tuple[int, ...]:
+    """The M-RoPE sections of a text config (() without M-RoPE), in rotary pairs per row
+    (they sum to head_dim / 2): transformers 5 keeps them in `rope_parameters`, configs
+    written by 4.x in `rope_scaling`. MRotaryEmbedding takes the same unit (genai passes
+    the config's list as it is; tests/export/onnx/test_fused_mrope.py checks the op)."""
+    for key in ("rope_parameters", "rope_scaling"):
+        section = (getattr(config, key, None) or {}).get("mrope_section")
+        if section:
+            return tuple(int(n) for n in section)
+    return ()
+
+
+def _head_dim(config: PretrainedConfig) -> int:
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
 def check_fusable(config: PretrainedConfig, decoder: nn.Module) -> None:
@@ -88,7 +115,7 @@ def check_fusable(config: PretrainedConfig, decoder: nn.Module) -> None:
             "text config use_sliding_window=true: the fused graph is causal only"
         )
     _check_supported(config)
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    head_dim = _head_dim(config)
     if head_dim % 16:  # onnxruntime's GroupQueryAttention refuses other sizes at run time
         raise FusedDecoderError(
             f"head_dim {head_dim} is not a multiple of 16 (GroupQueryAttention)"
@@ -108,18 +135,33 @@ def _check_supported(config: PretrainedConfig) -> None:
     partial = getattr(config, "partial_rotary_factor", 1.0)
     if partial != 1.0:
         raise FusedDecoderError(f"text config partial_rotary_factor={partial}: needs 1.0")
+    section = mrope_section(config)
+    if section and (len(section) != MROPE_ROWS or 2 * sum(section) != _head_dim(config)):
+        raise FusedDecoderError(
+            f"text config mrope_section={list(section)}: needs {MROPE_ROWS} sections summing "
+            f"to head_dim / 2 = {_head_dim(config) // 2}"
+        )
 
 
-def rotary_caches(decoder: nn.Module, max_positions: int) -> tuple[np.ndarray, np.ndarray]:
+def rotary_caches(
+    decoder: nn.Module, max_positions: int, rows: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """cos/sin caches (max_positions, head_dim / 2) from the model's own rotary module, so rope
-    scaling (llama3, linear, dynamic at its base length) is exactly what transformers computes."""
+    scaling (llama3, linear, dynamic at its base length) is exactly what transformers computes.
+    An M-RoPE module (`rows` = 3) gets three equal rows of positions: its sections then all
+    read the same table, the one MRotaryEmbedding indexes per row."""
     rotary = decoder.rotary_emb
     positions = torch.arange(max_positions, dtype=torch.int64)[None]
+    if rows > 1:  # transformers before 5.23 indexes M-RoPE positions as (3, B, P) itself
+        positions = positions[None].expand(rows, 1, max_positions)
     probe = torch.zeros(1, dtype=torch.float32)
     with torch.no_grad():
-        cos, sin = rotary(probe, positions)  # (1, max_pos, head_dim), halves duplicated
+        cos, sin = rotary(probe, positions)  # (..., max_pos, head_dim), halves duplicated
     half = cos.shape[-1] // 2
-    return _np(cos[0, :, :half]).copy(), _np(sin[0, :, :half]).copy()
+    # (1, P, D), or (3, 1, P, D) of equal rows where the module leaves the sections to
+    # the attention: the first row's table either way.
+    cos, sin = (x.reshape(-1, max_positions, x.shape[-1])[0] for x in (cos, sin))
+    return _np(cos[:, :half]).copy(), _np(sin[:, :half]).copy()
 
 
 def build_fused_decoder(
@@ -129,7 +171,7 @@ def build_fused_decoder(
     fp32, weights as initializers (weights.py stores them once across variants)."""
     _check_supported(config)
     layers = list(decoder.layers)
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    head_dim = _head_dim(config)
     layout = FusedLayout(
         num_layers=len(layers),
         hidden_size=config.hidden_size,
@@ -138,6 +180,7 @@ def build_fused_decoder(
         head_dim=head_dim,
         vocab_size=config.vocab_size,
         max_positions=max_positions,
+        mrope_section=mrope_section(config),
     )
     eps = float(config.rms_norm_eps)
     nodes: list[onnx.NodeProto] = []
@@ -167,7 +210,7 @@ def build_fused_decoder(
             raise FusedDecoderError(f"{name}: some projections have a bias and some do not")
         return out
 
-    cos, sin = rotary_caches(decoder, max_positions)
+    cos, sin = rotary_caches(decoder, max_positions, MROPE_ROWS if layout.mrope_section else 1)
     init("cos_cache", cos)
     init("sin_cache", sin)
     scale = float(getattr(layers[0].self_attn, "scaling", head_dim**-0.5)) if layers else 1.0
@@ -199,27 +242,18 @@ def build_fused_decoder(
             residual = new_residual
         attn = layer.self_attn
         qkv = linear(normed, [attn.q_proj, attn.k_proj, attn.v_proj], f"{p}.self_attn.qkv_proj")
-        node(
-            "GroupQueryAttention",
-            [
-                qkv,
-                "",
-                "",
-                f"past_key_values.{i}.key",
-                f"past_key_values.{i}.value",
-                "seqlens_k",
-                "total_sequence_length",
-                "cos_cache",
-                "sin_cache",
-            ],
-            [f"{p}/attn", f"present.{i}.key", f"present.{i}.value"],
-            MS_DOMAIN,
-            num_heads=layout.num_heads,
-            kv_num_heads=layout.num_kv_heads,
-            do_rotary=1,
-            rotary_interleaved=0,
-            scale=scale,
-        )
+        cache = [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
+        lengths = ["seqlens_k", "total_sequence_length"]
+        present = [f"{p}/attn", f"present.{i}.key", f"present.{i}.value"]
+        heads = dict(num_heads=layout.num_heads, kv_num_heads=layout.num_kv_heads, scale=scale)
+        if layout.mrope_section:  # rotated outside; GQA only attends
+            qkv_in = _mrope_qkv(node, init, qkv, layout, p)
+            rotary, caches = {"do_rotary": 0}, []
+        else:
+            qkv_in = [qkv, "", ""]
+            rotary, caches = {"do_rotary": 1, "rotary_interleaved": 0}, ["cos_cache", "sin_cache"]
+        attn_in = [*qkv_in, *cache, *lengths, *caches]
+        node("GroupQueryAttention", attn_in, present, MS_DOMAIN, **rotary, **heads)
         attn_out = linear(f"{p}/attn", attn.o_proj, f"{p}.self_attn.o_proj")
         gamma = init(
             f"{p}.post_attention_layernorm.weight", _np(layer.post_attention_layernorm.weight)
@@ -271,6 +305,12 @@ def build_fused_decoder(
         helper.make_tensor_value_info("seqlens_k", TensorProto.INT32, ["batch"]),
         helper.make_tensor_value_info("total_sequence_length", TensorProto.INT32, []),
     ]
+    if layout.mrope_section:
+        inputs.append(
+            helper.make_tensor_value_info(
+                "position_ids", TensorProto.INT64, [MROPE_ROWS, "batch", "sequence"]
+            )
+        )
     outputs = [
         helper.make_tensor_value_info("logits", f32, ["batch", "sequence", layout.vocab_size])
     ]
@@ -286,6 +326,36 @@ def build_fused_decoder(
     )
     model.ir_version = IR_VERSION
     return model, layout
+
+
+def _mrope_qkv(
+    node: Callable[..., None],
+    init: Callable[[str, np.ndarray], str],
+    qkv: str,
+    layout: FusedLayout,
+    p: str,
+) -> list[str]:
+    """q|k|v (B, S, (N + 2 KV) * head_dim) split, q and k rotated by the three position rows
+    (sectioned: rotary pairs [0, s0) read row t, the next s1 row h, the last s2 row w)."""
+    q_size, kv_size = layout.num_heads * layout.head_dim, layout.num_kv_heads * layout.head_dim
+    sizes = init(f"{p}.self_attn.qkv_split", np.array([q_size, kv_size, kv_size], np.int64))
+    names = [f"{p}/q", f"{p}/k", f"{p}/v"]
+    node("Split", [qkv, sizes], names, axis=-1)
+    rotated = []
+    for name, heads in ((names[0], layout.num_heads), (names[1], layout.num_kv_heads)):
+        node(
+            "MRotaryEmbedding",
+            [name, "position_ids", "cos_cache", "sin_cache"],
+            [f"{name}_rotated"],
+            MS_DOMAIN,
+            interleaved=0,
+            num_heads=heads,
+            rotary_embedding_dim=layout.head_dim,
+            mrope_section=list(layout.mrope_section),
+            mrope_layout=0,  # sectioned (Qwen2-VL, Qwen2.5-VL); 1 is Qwen3-VL's interleaved
+        )
+        rotated.append(f"{name}_rotated")
+    return [*rotated, names[2]]
 
 
 def add_next_tokens(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -17,6 +17,10 @@ summary says so. Copying an export with a tool that does not keep hard links (zi
 
 Before a folder is recorded in the manifest (`variants[].genai_dir`), genai generates
 greedily on a few test examples and must give the tokens vlmprune's runtime gives.
+
+Layout: genai 0.18 feeds a decoder `attention_mask`, never `seqlens_k` (its config has no
+such decoder input), so the folders hold traced decoders. `--genai` picks the traced layout
+when none is given; by default the gqa layout wins and the folders are skipped, saying why.
 """
 
 from __future__ import annotations
@@ -25,17 +29,26 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from ...runtime.decoders import DecoderLayout
 from ...runtime.generation import greedy_decode, until_stop
 from ..models.adapter import GenaiSpec, GenaiUnsupportedError, GraphSpec
 from ..models.loading import LoadedVlm
-from .graphs import decoder_dims
+from .graphs import choose_layout, decoder_dims
 from .parity import session_from_file
-from .settings import EMBED_FILE, TOKENIZER_FILE, VISION_FILE, ExportError, GenaiMode, Log
+from .settings import (
+    EMBED_FILE,
+    TOKENIZER_FILE,
+    VISION_FILE,
+    ExportError,
+    ExportSettings,
+    GenaiMode,
+    Log,
+)
 from .weights import WEIGHTS_FILE
 
 GENAI_DIR = "genai"
@@ -43,6 +56,10 @@ CHECK_EXAMPLES = 4  # test examples each folder must answer as the runtime does
 CHECK_NEW_TOKENS = 8
 _TOKENIZER_CONFIG = "tokenizer_config.json"
 _STAGED_PREFIX = ".genai-"  # the graphs' first copy in the staging folder, linked from there
+_NO_SEQLENS = (
+    "onnxruntime-genai 0.18 does not feed the gqa decoder's seqlens_k (its decoder inputs "
+    "have no such key)"
+)
 
 
 @dataclass
@@ -76,6 +93,25 @@ def plan(vlm: LoadedVlm, mode: GenaiMode) -> GenaiPlan:
         return GenaiPlan(vlm.adapter.genai(vlm.model, vlm.arch))
     except GenaiUnsupportedError as exc:
         return GenaiPlan(None, f"no onnxruntime-genai folders: {exc}")
+
+
+def fit_layout(
+    vlm: LoadedVlm, plan: GenaiPlan, settings: ExportSettings
+) -> tuple[ExportSettings, GenaiPlan]:
+    """The settings and plan with the folders' decoder layout settled (module docstring):
+    `--genai` alone exports traced decoders; a gqa export skips the folders."""
+    if plan.spec is None:
+        return settings, plan
+    if settings.layout is None and settings.genai is GenaiMode.ON:
+        return replace(settings, layout=DecoderLayout.TRACED), plan
+    layout = settings.layout or choose_layout(vlm)  # an impossible gqa is build's error
+    if layout is DecoderLayout.TRACED:
+        return settings, plan
+    if settings.genai is GenaiMode.ON:
+        raise ExportError(f"--genai with --decoder-layout gqa: {_NO_SEQLENS}; give one of the two")
+    return settings, GenaiPlan(
+        None, f"no onnxruntime-genai folders: {_NO_SEQLENS}; --genai exports traced decoders"
+    )
 
 
 def staged_graphs(spec: GenaiSpec) -> list[tuple[str, GraphSpec]]:

@@ -34,10 +34,12 @@ from ...runtime.decoders import MAX_POSITIONS_KEY, DecoderLayout
 from ..models.adapter import GraphSpec, ModelAdapter
 from ..models.loading import LoadedVlm
 from .fused_decoder import (
+    MROPE_ROWS,
     FusedDecoderError,
     add_next_tokens,
     build_fused_decoder,
     check_fusable,
+    mrope_section,
 )
 from .io_names import (  # noqa: F401  (re-exported: the graph names belong to this module's API)
     DECODER_PREFIX,
@@ -160,10 +162,15 @@ def choose_layout(vlm: LoadedVlm, requested: DecoderLayout | None = None) -> Dec
 
 def fused_problem(vlm: LoadedVlm) -> str:
     """Why the fused (gqa) graph cannot represent this decoder ('' when it can)."""
-    if vlm.arch.position_rows:
-        return "multi-row (M-RoPE) positions do not fit GroupQueryAttention's rotary"
+    config = vlm.adapter.text_config(vlm.model)
+    rows, sections = vlm.arch.position_rows, mrope_section(config)
+    # The graph rotates (t, h, w) rows by the text config's sections (MRotaryEmbedding).
+    if rows and (rows != MROPE_ROWS or not sections):
+        return f"{rows}-row positions without a 3-section mrope_section in the text config"
+    if sections and not rows:
+        return "the text config has mrope_section but the architecture gives one position row"
     try:
-        check_fusable(vlm.adapter.text_config(vlm.model), vlm.adapter.decoder(vlm.model))
+        check_fusable(config, vlm.adapter.decoder(vlm.model))
     except FusedDecoderError as exc:
         return str(exc)
     return ""

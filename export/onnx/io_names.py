@@ -20,7 +20,9 @@ def decoder_output_names(num_layers: int) -> list[str]:
     return ["logits", *present]
 
 
-def fused_input_names(num_layers: int) -> list[str]:
-    """The gqa layout's inputs (fused_decoder.py); its outputs are decoder_output_names."""
+def fused_input_names(num_layers: int, m_rope: bool = False) -> list[str]:
+    """The gqa layout's inputs (fused_decoder.py); its outputs are decoder_output_names.
+    M-RoPE decoders also take `position_ids` (3, B, S): GQA's own rotary has one row."""
     past = [f"past_key_values.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
-    return ["inputs_embeds", "seqlens_k", "total_sequence_length", *past]
+    positions = ["position_ids"] if m_rope else []
+    return ["inputs_embeds", "seqlens_k", "total_sequence_length", *positions, *past]

@@ -174,7 +174,7 @@ def _stage(
         f"exporting {len(specs)} variant(s) ({distinct} distinct removal sets) of {vlm.name}; "
         f"parity on {settings.parity_examples} test examples"
     )
-    genai_plan = genai.plan(vlm, settings.genai)
+    settings, genai_plan = genai.fit_layout(vlm, genai.plan(vlm, settings.genai), settings)
     if genai_plan.skipped:  # asked for: always said; by default only with progress output
         (log if settings.genai is GenaiMode.ON else note)(genai_plan.skipped)
     extra = genai.staged_graphs(genai_plan.spec) if genai_plan.spec is not None else []

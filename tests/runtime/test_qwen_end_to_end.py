@@ -1,7 +1,8 @@
 """A tiny Qwen2.5-VL folder, exactly as downloaded, through the whole chain with the CLI:
-eval -> search -> compare -> export --all-tasks -> manifest validate -> run (in a process
-where torch and transformers cannot be imported) -> onnxruntime-genai on the exported
-folder gives the same tokens as `vlmprune run`."""
+eval -> search -> compare -> export --all-tasks (gqa decoders, the default) -> manifest
+validate -> run (in a process where torch and transformers cannot be imported) -> export
+--genai (traced decoders, which onnxruntime-genai can feed) -> onnxruntime-genai on that
+folder gives the same tokens as `vlmprune run` on the gqa export."""
 
 import json
 
@@ -42,6 +43,8 @@ def test_qwen_folder_from_eval_to_onnxruntime_genai(qwen_folder, tmp_path, monke
     assert exported.exit_code == 0, exported.output
     summary = json.loads(exported.stdout)
     assert {v["name"] for v in summary["variants"]} == {"generic", "shapes_vqa", "code_match"}
+    assert summary["decoder_layout"] == "gqa"
+    assert "does not feed the gqa decoder's seqlens_k" in summary["genai"]["skipped"]
     validated = run_cli("manifest", "validate", out / "manifest.json")
     assert validated.exit_code == 0, validated.output
 
@@ -63,6 +66,13 @@ def test_qwen_folder_from_eval_to_onnxruntime_genai(qwen_folder, tmp_path, monke
     og = pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is not installed")
     from vlmprune.export.onnx.genai import generate
 
+    out = tmp_path / "genai"
+    exported = run_cli(
+        "export", "--all-tasks", "--model", model, "--scores-dir", scores, "--out", out,
+        "--parity-examples", 2, "--score-examples", 2, "--batch-size", 4, "--genai", "--json",
+    )  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(exported.stdout)["decoder_layout"] == "traced"
     manifest = json.loads((out / "manifest.json").read_text())
     generic = next(v for v in manifest["variants"] if v["name"] == "generic")
     genai_model = og.Model(str(out / generic["genai_dir"]))

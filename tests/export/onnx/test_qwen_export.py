@@ -1,6 +1,7 @@
 """ONNX export of tiny Qwen2.5-VL and Qwen2-VL folders: the vision graph at any image size,
-the runtime's answers against transformers' `generate` on the pruned model for every
-variant, and onnxruntime-genai's folders (Qwen2.5-VL) against the runtime."""
+the runtime's answers (gqa layout with MRotaryEmbedding, the default) against transformers'
+`generate` on the pruned model for every variant and against the traced layout, and
+onnxruntime-genai's folders (Qwen2.5-VL, traced decoders under `--genai`) against the runtime."""
 
 import json
 import sys
@@ -31,15 +32,18 @@ def _images():
     return [Image.fromarray(rng.integers(0, 256, (*s, 3), dtype=np.uint8)) for s in SIZES]
 
 
+GENAI = "qwen2_5_vl+genai"  # the Qwen2.5-VL export with --genai: traced decoders
+
+
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory, qwen_vlm):
-    """kind -> (manifest path, export log lines)."""
+    """kind (or GENAI) -> (manifest path, export log lines, summary)."""
     from vlmprune.export.onnx.pipeline import run_export
-    from vlmprune.export.onnx.settings import ExportSettings
+    from vlmprune.export.onnx.settings import ExportSettings, GenaiMode
 
     out = {}
-    for kind in KINDS:
-        folder = tmp_path_factory.mktemp(f"export_{kind}") / kind
+    for name, kind, mode in [*((k, k, GenaiMode.AUTO) for k in KINDS), (GENAI, KINDS[0], "on")]:
+        folder = tmp_path_factory.mktemp("export") / kind
         settings = ExportSettings(
             out=folder,
             manifest=folder / "manifest.json",
@@ -48,10 +52,11 @@ def exports(tmp_path_factory, qwen_vlm):
             score_examples=2,
             batch_size=2,
             progress=False,
+            genai=GenaiMode(mode),
         )
         lines = []
         summary = run_export(qwen_vlm(kind), SPECS, settings, log=lines.append)
-        out[kind] = (summary.manifest, lines, summary)
+        out[name] = (summary.manifest, lines, summary)
     return out
 
 
@@ -121,7 +126,7 @@ def test_genai_folders_generate_the_runtime_tokens(exports):
     og = pytest.importorskip("onnxruntime_genai", reason="onnxruntime-genai is not installed")
     from vlmprune.export.onnx.genai import generate
 
-    manifest, _, summary = exports["qwen2_5_vl"]
+    manifest, _, summary = exports[GENAI]
     runtime = Runtime.from_manifest(manifest)
     assert summary.genai["folders"] == len(SPECS) and summary.genai["hard_linked"]
     assert summary.genai["extra_bytes"] < 100_000  # its JSON files and small graphs only
@@ -171,12 +176,43 @@ def test_genai_flag_without_the_package_is_one_clear_error(qwen_vlm, monkeypatch
     assert plan(qwen_vlm("qwen2_5_vl"), GenaiMode.AUTO).spec is None
 
 
-def test_m_rope_decoders_stay_traced_and_gqa_is_refused(exports, qwen_vlm):
-    from vlmprune.export.onnx.graphs import LayoutError, choose_layout
+@pytest.mark.parametrize("kind", KINDS)
+def test_m_rope_decoders_default_to_gqa_with_position_ids(exports, kind):
     from vlmprune.runtime.decoders import DecoderLayout
 
-    manifest, _, summary = exports["qwen2_5_vl"]
-    assert summary.result.layout is DecoderLayout.TRACED
-    assert json.loads(manifest.read_text())["model"]["decoder_layout"] == "traced"
-    with pytest.raises(LayoutError, match="M-RoPE"):
-        choose_layout(qwen_vlm("qwen2_5_vl"), DecoderLayout.GQA)
+    manifest, _, summary = exports[kind]
+    assert summary.result.layout is DecoderLayout.GQA
+    assert json.loads(manifest.read_text())["model"]["decoder_layout"] == "gqa"
+    runtime = Runtime.from_manifest(manifest)
+    session = runtime.sessions.decoder(runtime.manifest.variants[0].name)
+    inputs = {i.name: i for i in session.get_inputs()}
+    assert inputs["position_ids"].shape[0] == 3 and "attention_mask" not in inputs
+    if kind == "qwen2_5_vl":  # gqa: onnxruntime-genai cannot feed seqlens_k, so no folders
+        assert "does not feed the gqa decoder's seqlens_k" in summary.genai["skipped"]
+
+
+def test_gqa_and_traced_layouts_generate_the_same_tokens(exports):
+    """A left-padded batch of four prompts of different lengths (mixed image sizes)."""
+    from vlmprune.runtime.decoders import DecoderLayout
+
+    assert exports[GENAI][2].result.layout is DecoderLayout.TRACED  # --genai alone: traced
+    gqa, traced = (Runtime.from_manifest(exports[k][0]) for k in (KINDS[0], GENAI))
+    requests = [Request(im, p) for im, p in zip(_images(), PROMPTS, strict=True)]
+    for variant in gqa.manifest.variants:
+        batch = [Request(r.image, r.prompt, task_hint=variant.name) for r in requests]
+        ours = gqa.generate_batch(batch, max_new_tokens=STEPS)
+        theirs = traced.generate_batch(batch, max_new_tokens=STEPS)
+        assert [r.tokens for r in ours] == [r.tokens for r in theirs], variant.name
+
+
+def test_genai_with_the_gqa_layout_is_one_clear_error(qwen_vlm, tmp_path):
+    from vlmprune.export.onnx.genai import fit_layout, plan
+    from vlmprune.export.onnx.settings import ExportError, ExportSettings, GenaiMode
+    from vlmprune.runtime.decoders import DecoderLayout
+
+    vlm = qwen_vlm("qwen2_5_vl")
+    settings = ExportSettings(
+        tmp_path, tmp_path / "m.json", DATASETS, genai=GenaiMode.ON, layout=DecoderLayout.GQA
+    )
+    with pytest.raises(ExportError, match="--genai with --decoder-layout gqa: .*seqlens_k"):
+        fit_layout(vlm, plan(vlm, GenaiMode.ON), settings)
