@@ -202,6 +202,86 @@ def stage_runtime(ctx: Context, clock) -> dict:  # noqa: ANN001
     return {"runtime": out}
 
 
+WEIGHT_MODES = {  # label -> (share_weights, CUDA provider options)
+    "store": (True, {}),  # one GPU copy for every session (runtime/weight_store.py)
+    "copied": (False, {}),  # each session copies its weights (onnxruntime's default)
+    "store_exact_arena": (True, {"arena_extend_strategy": "kSameAsRequested"}),
+}
+
+
+def stage_weights(ctx: Context, clock) -> dict:  # noqa: ANN001
+    """Decode speed with the GPU weight store against weights copied per session, side by
+    side: one runtime per mode on the same export, every variant resident in each, requests
+    rotating over (mode, variant) so that drift and noise hit every mode alike."""
+    import numpy as np
+
+    from vlmprune.runtime import Runtime
+    from vlmprune.runtime.generation import greedy_decode
+    from vlmprune.runtime.profiling.config import ProfileConfig
+    from vlmprune.runtime.profiling.profiler import synthetic_request
+
+    args, out = ctx.args, {}
+    cuda = args.provider == "cuda"
+    runs = [(d, m, False) for d, m in ctx.manifests().items()]
+    if cuda and "fp16" in ctx.manifests():
+        runs.insert(0, ("fp16_cuda_graph", ctx.manifests()["fp16"], True))
+    for label, manifest, graph in runs:
+        if clock.left() < 15:
+            out[label] = {"skipped": f"{clock.left():.0f} s left in the stage"}
+            continue
+        try:
+            runtimes = {
+                mode: Runtime.from_manifest(
+                    manifest, [("CUDAExecutionProvider", opts), "CPUExecutionProvider"]
+                    if cuda else ["CPUExecutionProvider"],
+                    share_weights=share, verify=False, max_resident=1024, cuda_graph=graph)
+                for mode, (share, opts) in WEIGHT_MODES.items()
+            }  # fmt: skip
+            first = next(iter(runtimes.values()))
+            config = ProfileConfig(
+                prompt_tokens=ctx.prompt_tokens(first), new_tokens=args.new_tokens
+            )
+            request = synthetic_request(first.manifest, first.tokenizer, config)
+            names = list(first.manifest.variant_names)
+            feeds = {}
+            for mode, rt in runtimes.items():
+                s, arch = rt.sessions, rt.manifest.arch
+                feats = arch.image_features(s.vision, request.images)
+                feeds[mode] = (
+                    arch.inputs_embeds(s.embed, request.input_ids, feats),
+                    arch.position_ids(request.input_ids, request.mask, request.images),
+                )
+            cells = [(mode, n) for mode in runtimes for n in names]
+            steps: dict = {c: [] for c in cells}
+            prefill: dict = {c: [] for c in cells}
+            tokens: dict = {}
+            for i in range(args.runs + 1):  # the first round warms up (graph capture)
+                if i > 1 and clock.left() < 0:
+                    break
+                for mode, n in cells[i % len(cells) :] + cells[: i % len(cells)]:
+                    s = runtimes[mode].sessions
+                    embeds, positions = feeds[mode]
+                    o = greedy_decode(s.decoder(n), s.embed, embeds, request.mask, positions, -1,
+                                      args.new_tokens)  # fmt: skip
+                    tokens[mode, n] = o.tokens
+                    if i:
+                        steps[mode, n] += o.step_s
+                        prefill[mode, n].append(o.prefill_s)
+            rows = {}
+            for n in names:
+                row = {m: float(np.median(steps[m, n])) * 1e3 for m in runtimes}
+                row["copied_over_store"] = row["copied"] / row["store"]
+                row["prefill_ms"] = {m: statistics.median(prefill[m, n]) * 1e3 for m in runtimes}
+                row["same_tokens"] = all(tokens[m, n] == tokens["copied", n] for m in runtimes)
+                rows[n] = row
+            out[label] = {"rounds": i, "decode_ms_per_step_median": rows}
+            del runtimes
+        except Exception as exc:
+            out[label] = {"error": error_text(exc)}
+        gc.collect()
+    return {"weights": out}
+
+
 def step_medians(profiler, rounds: int, new_tokens: int, clock) -> dict:  # noqa: ANN001
     """Every decode step of `rounds` more requests per variant (interleaved, the order rotated
     each round; the profiler's request): median, p90 and min over steps and requests, and
@@ -312,11 +392,14 @@ def _throughput_row(runtime, requests: list, new_tokens: int, clock, repeats: in
 
 
 def stage_memory(ctx: Context, clock) -> dict:  # noqa: ANN001
-    """profile_memory.py (one round: a fresh process with one variant, one with all)."""
+    """profile_memory.py (one round: a fresh process with one variant, one with all; weights
+    shared through the GPU weight store and copied per session)."""
     out = {}
     for dtype, manifest in ctx.manifests().items():
         cmd = [sys.executable, str(BENCHMARKS / "profile_memory.py"), "--manifest", str(manifest),
-               "--provider", ctx.args.provider, "--rounds", "1", "--json"]  # fmt: skip
+               "--provider", ctx.args.provider, "--rounds", "1", "--json",
+               "--modes", "shared,fast",
+               "--arena", "kNextPowerOfTwo,kSameAsRequested"]  # fmt: skip
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=max(clock.left(), 1))
             if done.returncode:
@@ -361,6 +444,7 @@ STAGES = {
     "throughput": Stage(stage_throughput, 15, 60),
     "transformers": Stage(_transformers, 30, 180),
     "memory": Stage(stage_memory, 30, 120),
+    "weights": Stage(stage_weights, 30, 150),
     "load": Stage(stage_load, 30, 120),
 }
 

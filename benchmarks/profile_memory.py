@@ -14,7 +14,9 @@ packed copy of the weights per variant: ~2 GB each at realistic size).
     python benchmarks/profile_memory.py --manifest /tmp/vlmprune-realistic/export/manifest.json
 
 `--provider cuda` adds the GPU memory the process holds (nvidia-smi; onnxruntime's CUDA
-arena keeps its peak); results on an H100 in docs/performance.md.
+arena keeps its peak); there `shared` puts each weight on the GPU once for every session
+(runtime/weight_store.py) and `fast` lets each session copy its own (onnxruntime's default):
+`--modes shared,fast` measures both. Results on an H200 in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -32,7 +35,10 @@ from runtime_modes import smaps  # noqa: E402  (the same /proc reader as runtime
 CASES = ("one", "all")
 
 
-def worker(manifest: str, case: str, mode: str, new_tokens: int, provider: str) -> dict:
+def worker(manifest: str, case: str, mode: str, new_tokens: int, provider: str, arena: str) -> dict:
+    import numpy as np
+    from PIL import Image
+
     from vlmprune.runtime import Runtime
     from vlmprune.runtime.profiling.machine import gpu_memory_mib
     from vlmprune.runtime.profiling.profiler import (
@@ -44,6 +50,7 @@ def worker(manifest: str, case: str, mode: str, new_tokens: int, provider: str) 
 
     providers = list(ExecutionProvider(provider).ort_providers)
     if ExecutionProvider(provider) is ExecutionProvider.CUDA:
+        providers[0] = (providers[0], {"arena_extend_strategy": arena})
         import onnxruntime as ort
 
         ort.preload_dlls()  # onnxruntime-gpu: CUDA/cuDNN libraries of the pip packages (torch's)
@@ -55,12 +62,27 @@ def worker(manifest: str, case: str, mode: str, new_tokens: int, provider: str) 
     request = synthetic_request(runtime.manifest, runtime.tokenizer, config)
     before = smaps()
     s = runtime.sessions
+    load_s = []
     for name in names:
-        run_once(s.vision, s.embed, s.decoder(name), runtime.manifest, request, new_tokens)
+        start = time.perf_counter()
+        decoder = s.decoder(name)
+        load_s.append(time.perf_counter() - start)
+        run_once(s.vision, s.embed, decoder, runtime.manifest, request, new_tokens)
     after = smaps()
     after["gpu"] = gpu_memory_mib() or 0.0  # 0 on the CPU provider
+    # The same real request per variant in every mode: the modes must agree token for token.
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    tokens = {name: runtime.generate(Image.fromarray(image), "What is in the image?",
+                                     task_hint=name, max_new_tokens=8).tokens
+              for name in names}  # fmt: skip
+    store = (
+        {"tensors": len(s.store), "mib": s.store.bytes / 2**20, "hits": s.store.hits}
+        if s.store is not None
+        else None
+    )
     return {"case": case, "mode": mode, "variants": names, "before": before | {"gpu": 0.0},
-            "after": after, "providers": s.active_providers}  # fmt: skip
+            "after": after, "providers": s.active_providers, "decoder_load_s": load_s,
+            "weight_store": store, "tokens": tokens}  # fmt: skip
 
 
 def main() -> None:
@@ -70,21 +92,32 @@ def main() -> None:
     parser.add_argument("--modes", default="shared", help="shared and/or fast, comma-separated")
     parser.add_argument("--new-tokens", type=int, default=4)
     parser.add_argument("--provider", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument(
+        "--arena",
+        default="kNextPowerOfTwo",
+        help="CUDA arena_extend_strategy values, comma-separated (CUDA only)",
+    )
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--worker", nargs=2, metavar=("CASE", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("CASE", "MODE", "ARENA"),
+                        help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.manifest, *args.worker, args.new_tokens, args.provider)))
+        case, mode, arena = args.worker
+        print(json.dumps(worker(args.manifest, case, mode, args.new_tokens, args.provider, arena)))
         return
+    arenas = args.arena.split(",") if args.provider == "cuda" else ["kNextPowerOfTwo"]
     runs: dict[tuple[str, str], list[dict]] = {}
     for _ in range(args.rounds):
         for mode in args.modes.split(","):
-            for case in CASES:
-                cmd = [sys.executable, __file__, "--manifest", args.manifest,
-                       "--worker", case, mode, "--new-tokens", str(args.new_tokens),
-                       "--provider", args.provider]  # fmt: skip
-                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                runs.setdefault((mode, case), []).append(json.loads(out.stdout.splitlines()[-1]))
+            for arena in arenas:
+                label = mode if len(arenas) == 1 else f"{mode}/{arena}"
+                for case in CASES:
+                    cmd = [sys.executable, __file__, "--manifest", args.manifest,
+                           "--worker", case, mode, arena, "--new-tokens", str(args.new_tokens),
+                           "--provider", args.provider]  # fmt: skip
+                    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                    row = json.loads(done.stdout.splitlines()[-1])
+                    runs.setdefault((label, case), []).append(row)
     report = summarise(runs)
     print(json.dumps(report, indent=2) if args.json else render(report))
 
@@ -100,7 +133,21 @@ def summarise(runs: dict[tuple[str, str], list[dict]]) -> dict:
                 r["after"][kind] - r["before"][kind] for r in rows
             )
         row[f"{case}_variants"] = len(rows[0]["variants"])
+        # Loading a decoder: the first pays for its weights; with the GPU weight store, later
+        # ones find theirs on the device already.
+        loads = [r["decoder_load_s"] for r in rows]
+        row[f"{case}_first_load_s"] = statistics.median(x[0] for x in loads)
+        if len(loads[0]) > 1:
+            row[f"{case}_later_load_s"] = statistics.median(y for x in loads for y in x[1:])
+        row[f"{case}_weight_store"] = rows[0]["weight_store"]
         row["rounds"] = len(rows)
+    for case in CASES:  # every mode's answers against the first mode's, variant by variant
+        answers = [rows[0]["tokens"] for (_, c), rows in runs.items() if c == case]
+        for (mode, c), _ in runs.items():
+            if c == case:
+                out[mode][f"{case}_same_tokens_as_{next(iter(out))}"] = (
+                    answers[0] == runs[mode, case][0]["tokens"]
+                )
     for row in out.values():
         for kind in ("rss", "pss", "anonymous", "gpu"):
             one = row[f"one_{kind}_mib"]

@@ -4,13 +4,14 @@ The vision encoder and the token embedding are the same for every variant, so on
 of each serves them all. Each variant has its own decoder graph; at most `max_resident`
 decoder sessions stay loaded, the least recently used one is dropped first.
 
-Two CPU modes (WeightsMode):
-- `shared` (default): `session.disable_prepacking=1`. All graphs point into one external
-  weights file; without prepacking onnxruntime memory-maps the file's (64 KiB-aligned)
-  tensors instead of copying them, so the page cache holds each weight once however many
-  variants are resident: all variants together cost about one model's memory.
-- `fast`: onnxruntime prepacks MatMul weights per session (its default): each resident
-  variant holds its own packed copy, paid for in memory, for faster prefill.
+Two modes (WeightsMode):
+- `shared` (default): one copy of each weight for all resident variants. On the CPU,
+  `session.disable_prepacking=1`: all graphs point into one external weights file, and
+  without prepacking onnxruntime memory-maps the file's (64 KiB-aligned) tensors instead of
+  copying them, so the page cache holds each weight once. On CUDA, a WeightStore
+  (weight_store.py) puts each stored tensor on the GPU once and hands it to every session.
+- `fast`: onnxruntime's default: on the CPU it prepacks MatMul weights per session (a packed
+  copy per resident variant, for faster prefill); on CUDA each session copies its weights.
 int4 variants are always prepacked: MatMulNBits unpacks unprepacked weights on every call.
 
 `cuda_graph=True` (CUDA only): decoder sessions get the CUDA provider's `enable_cuda_graph`
@@ -29,11 +30,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import numpy as np
 import onnxruntime as ort
 
 from .decoders import DecoderLayout, DType, Precision
 from .errors import IntegrityError, ProviderError, ProviderWarning, VariantUnavailableError
 from .manifest import FileRef, FileVerifier, Manifest, Variant
+from .onnx_tensors import GraphFormatError
+from .weight_store import WeightStore
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -100,10 +104,18 @@ class SessionPool:
     by its holder: it is freed with its last reference, not at eviction.
     """
 
-    def __init__(self, manifest: Manifest, config: SessionConfig, verifier: FileVerifier) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        config: SessionConfig,
+        verifier: FileVerifier,
+        store: WeightStore | None | str = "auto",
+    ) -> None:
+        """`store`: "auto" -> a CUDA WeightStore in the shared mode on CUDA, else none."""
         self.manifest = manifest
         self.config = config
         self.verifier = verifier
+        self.store = default_store(config) if store == "auto" else store
         self._shared: dict[str, ort.InferenceSession] = {}
         self._decoders: OrderedDict[str, ort.InferenceSession] = OrderedDict()
         self.active_providers: tuple[str, ...] | None = None  # of the last session created
@@ -200,10 +212,11 @@ class SessionPool:
                 warnings.simplefilter("ignore")  # ORT's own provider warning; ours is clearer
                 providers = self.config.decoder_providers() if variant else self.config.providers
                 session = ort.InferenceSession(
-                    str(graph.path),
-                    sess_options=session_options(self.config, prepack),
+                    str(graph.path), sess_options=self._options(graph, owner, prepack),
                     providers=list(providers),
-                )
+                )  # fmt: skip
+        except VariantUnavailableError:
+            raise
         except Exception as exc:  # onnxruntime's pybind errors share no useful base class
             first_line = (
                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -217,6 +230,15 @@ class SessionPool:
                 owner,
             )
         return session
+
+    def _options(self, graph: FileRef, owner: str, prepack: bool) -> ort.SessionOptions:
+        options = session_options(self.config, prepack)
+        if self.store is not None:
+            try:
+                self.store.add_to(options, graph.path)
+            except (GraphFormatError, ValueError) as exc:  # the store's findings name the file
+                raise VariantUnavailableError(f"{owner}: {exc}", owner) from None
+        return options
 
     def _refusal(
         self, graph: FileRef, owner: str, variant: Variant | None, first_line: str
@@ -258,6 +280,24 @@ _CUDA_HINT = (
     " (is onnxruntime-gpu installed, with CUDA and cuDNN libraries it can load? "
     "the CPU wheel installed after it replaces it)"
 )
+
+
+def default_store(config: SessionConfig) -> WeightStore | None:
+    """One GPU copy of the weights in the shared mode when CUDA runs the sessions; none on the
+    CPU (the memory map already shares) or where this onnxruntime has no CUDA (the session
+    falls back to the CPU, with a ProviderWarning)."""
+    first = config.providers[0]
+    name, options = (first, {}) if isinstance(first, str) else first
+    if config.mode is not WeightsMode.SHARED or name != CUDA:
+        return None
+    if CUDA not in ort.get_available_providers():
+        return None
+    device_id = int(options.get("device_id", 0))
+    try:  # listed is not loadable (a CPU-only package, no driver): the session then says so
+        ort.OrtValue.ortvalue_from_numpy(np.zeros(1, np.float32), "cuda", device_id)
+    except Exception:  # onnxruntime's pybind errors share no useful base class
+        return None
+    return WeightStore("cuda", device_id)
 
 
 def _other_files(variant: Variant) -> tuple[FileRef, ...]:

@@ -21,15 +21,15 @@ fi
 nproc; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import onnxruntime as o; o.preload_dlls(); print('onnxruntime', o.__version__, o.get_available_providers())"
 python3 -c "import jsonschema" 2>/dev/null || echo "jsonschema missing: the export stage will fail (carry it in .whl/)"
-STAGES=${STAGES:-export,runtime,throughput,transformers,load,memory}
+STAGES=${STAGES:-export,runtime,throughput,transformers,load,memory,weights}
 timeout -k 5 530 python3 benchmarks/gpu_decode.py --provider cuda --size realistic \
   --work /tmp/vlmprune-gpubench --out "$OUT/gpu_decode_h200.json" --stages "$STAGES" \
-  --budget-s "${BUDGET_S:-500}" --dtypes "${DTYPES:-fp32,fp16}" --fp16-reserve-s 200 \
+  --budget-s "${BUDGET_S:-500}" --dtypes "${DTYPES:-fp32,fp16}" --fp16-reserve-s "${FP16_RESERVE_S:-200}" \
   --runs 10 --warmup 2 --new-tokens 32 --prompt-length 219 --batches 1,4,16 \
   --torch-dtypes fp32,bf16 --torch-compiled-k 0 --torch-repeats 5 \
   --load-threads 8 --load-requests 50 --load-new-tokens 8 \
   --stage-cap runtime=150 --stage-cap throughput=45 --stage-cap transformers=150 \
-  --stage-cap load=90 --stage-cap memory=75 \
+  --stage-cap load=90 --stage-cap memory=150 --stage-cap weights=150 \
   2> >(grep -v -i warn >&2)
 echo "exit $?"
 python3 - "$OUT/gpu_decode_h200.json" <<'PY'

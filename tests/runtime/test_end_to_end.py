@@ -121,6 +121,27 @@ def test_shared_and_fast_identical_on_real_export(tiny_export, examples):
             assert a.tokens == b.tokens
 
 
+def test_one_weight_store_for_every_variant_identical_on_real_export(tiny_export, examples):
+    """The fused graphs (GroupQueryAttention, SkipSimplifiedLayerNorm) take every external
+    weight from one store (the CUDA mode's mechanism, run on the CPU here): same answers, and
+    each stored tensor made once for all variants."""
+    from vlmprune.runtime.onnx_tensors import external_initializers
+    from vlmprune.runtime.weight_store import WeightStore
+
+    plain = Runtime.from_manifest(tiny_export, max_resident=3)
+    stored = Runtime.from_manifest(tiny_export, max_resident=3)
+    stored.sessions.store = store = WeightStore("cpu")
+    for e in examples["shapes_vqa"][:2] + examples["code_match"][:2]:
+        for hint in stored.manifest.variant_names:
+            a = plain.generate(e.image, e.prompt, task_hint=hint, max_new_tokens=6)
+            b = stored.generate(e.image, e.prompt, task_hint=hint, max_new_tokens=6)
+            assert a.tokens == b.tokens, hint
+    graphs = list(tiny_export.parent.glob("*.onnx"))
+    per_graph = [{t.key(g.parent) for t in external_initializers(g)} for g in graphs]
+    assert len(store) == len(set().union(*per_graph)) < sum(map(len, per_graph))
+    assert store.bytes <= (tiny_export.parent / "weights.bin").stat().st_size
+
+
 def test_real_export_runs_without_torch(tiny_export, tmp_path, examples):
     image = tmp_path / "example.png"
     example = examples["shapes_vqa"][0]
