@@ -81,7 +81,6 @@ def smaps() -> dict[str, float]:
 def worker(manifest: str, mode: str, requests: int, max_new_tokens: int, threads: int) -> dict:
     """One process, one mode: load every variant, then time generation on each."""
     import numpy as np
-    from PIL import Image
 
     from vlmprune.runtime import Runtime
 
@@ -92,9 +91,7 @@ def worker(manifest: str, mode: str, requests: int, max_new_tokens: int, threads
         max_resident=64,
         intra_op_threads=threads,
     )
-    rng = np.random.default_rng(0)
-    size = runtime.manifest.preprocess.image_size
-    image = Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+    image = runtime.manifest.arch.synthetic_image(np.random.default_rng(0))  # any architecture
     prompt = "What color is the circle?"
     before = smaps()
     runtime.generate(image, prompt, max_new_tokens=max_new_tokens)  # the default variant only
