@@ -5,7 +5,8 @@ on a shared 2-core machine a burst of other work can still land on one variant's
 Here the unit is one decoder call: every variant first prefills the same synthetic prompt
 (`vlmprune profile`'s request) to get its KV cache, then each round times one decode step
 of every variant, in an order rotated every round, at that same cache length; a step is
-what `greedy_decode` does per token (embed_tokens, decoder, argmax). Bursts then hit all
+what `greedy_decode` does per token (embed_tokens, decoder, argmax; a gqa decoder steps on
+the runtime's preallocated KV buffer, re-writing the same slot). Bursts then hit all
 variants alike, and the report gives, per variant, the median and the minimum step time
 (the minimum: the step undisturbed), the speedup against `full` from each, the ideal
 N/(N-k), the fraction of the ideal speedup and the fraction of the ideal *gain*,
@@ -39,6 +40,8 @@ def prepare(profiler, name: str) -> dict:
     embeds = s.embed.run(["inputs_embeds"], {"input_ids": r.input_ids})[0]
     merged = merge_image_features(embeds, r.input_ids, features, m.image_token_id)
     positions = np.clip(np.cumsum(r.mask, -1) - 1, 0, None)
+    if "seqlens_k" in {i.name for i in decoder.get_inputs()}:  # gqa: the runtime's KV buffer
+        return _prepare_gqa(decoder, s.embed, merged, r.mask)
     past = {}
     for arg in decoder.get_inputs()[3:]:
         past[arg.name] = np.zeros((r.mask.shape[0], arg.shape[1], 0, arg.shape[3]), np.float32)
@@ -52,16 +55,40 @@ def prepare(profiler, name: str) -> dict:
     return {"decoder": decoder, "embed": s.embed, "prefill": prefill, "step": step, "ids": next_ids}
 
 
+def _prepare_gqa(decoder, embed, merged: np.ndarray, mask: np.ndarray) -> dict:
+    """A gqa decoder on one preallocated KV buffer bound as past and present (as the runtime
+    decodes, logits to the host): the prefill writes slots 0..n-1, every timed step slot n."""
+    from vlmprune.runtime.decoders import cache_layout
+    from vlmprune.runtime.kv_buffer import SharedKvBuffer
+
+    if not mask.all():
+        raise SystemExit("profile_decode.py: the gqa path times unpadded prompts only")
+    cache, (batch, n) = cache_layout(decoder), mask.shape
+    buffer = SharedKvBuffer(decoder, cache.num_layers, batch, cache.num_kv_heads, n + 8,
+                            cache.head_dim)  # fmt: skip
+    prefill = {"inputs_embeds": merged, "seqlens_k": np.full(batch, n - 1, np.int32)}
+    logits = buffer.run(**prefill)
+    next_ids = logits[:, -1].argmax(-1)[:, None].astype(np.int64)
+    step = {"seqlens_k": np.full(batch, n, np.int32)}
+    return {"buffer": buffer, "embed": embed, "prefill": prefill, "step": step, "ids": next_ids}
+
+
 def time_prefill(v: dict) -> float:
     start = time.perf_counter()
-    v["decoder"].run(["logits"], v["prefill"])[0][:, -1].argmax(-1)
+    if "buffer" in v:
+        v["buffer"].run(**v["prefill"])[:, -1].argmax(-1)
+    else:
+        v["decoder"].run(["logits"], v["prefill"])[0][:, -1].argmax(-1)
     return (time.perf_counter() - start) * 1e3
 
 
 def time_step(v: dict) -> float:
     start = time.perf_counter()
     embeds = v["embed"].run(None, {"input_ids": v["ids"]})[0]
-    v["decoder"].run(["logits"], {"inputs_embeds": embeds, **v["step"]})[0][:, -1].argmax(-1)
+    if "buffer" in v:
+        v["buffer"].run(embeds, **v["step"])[:, -1].argmax(-1)
+    else:
+        v["decoder"].run(["logits"], {"inputs_embeds": embeds, **v["step"]})[0][:, -1].argmax(-1)
     return (time.perf_counter() - start) * 1e3
 
 

@@ -183,3 +183,35 @@ def test_concurrent_load_equals_requests_run_alone(tiny_export, examples):
     assert report.errors == () and report.mismatches == 0
     assert report.requests == 400 and report.identical
     assert report.max_resident_seen <= 2
+
+
+def test_profile_decode_steps_gqa_decoders_as_the_runtime_decodes(tiny_export):
+    """benchmarks/profile_decode.py on a gqa export: its prefill on the KV buffer predicts the
+    runtime's own first token for the same request, and a timed step runs."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    from vlmprune.runtime.arch.llava import merge_image_features
+    from vlmprune.runtime.generation import greedy_decode
+    from vlmprune.runtime.profiling.config import ProfileConfig
+    from vlmprune.runtime.profiling.profiler import Profiler
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "profile_decode.py"
+    spec = importlib.util.spec_from_file_location("profile_decode", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    profiler = Profiler.open(tiny_export, ProfileConfig(prompt_tokens=6, new_tokens=2),
+                             verify=False)  # fmt: skip
+    s, r = profiler.runtime.sessions, profiler.request
+    features = s.vision.run(["image_features"], {"pixel_values": r.pixels})[0]
+    embeds = s.embed.run(["inputs_embeds"], {"input_ids": r.input_ids})[0]
+    merged = merge_image_features(embeds, r.input_ids, features, profiler.manifest.image_token_id)
+    positions = np.clip(np.cumsum(r.mask, -1) - 1, 0, None)
+    for name in profiler.manifest.variant_names:
+        v = bench.prepare(profiler, name)
+        assert "buffer" in v  # the gqa path, not the traced feeds
+        alone = greedy_decode(s.decoder(name), s.embed, merged, r.mask, positions, -1, 1)
+        assert v["ids"][:, 0].tolist() == [int(t[0]) for t in alone.tokens], name
+        assert bench.time_step(v) > 0 and bench.time_prefill(v) > 0
