@@ -36,7 +36,6 @@ import onnxruntime as ort
 from .decoders import DecoderLayout, DType, Precision
 from .errors import IntegrityError, ProviderError, ProviderWarning, VariantUnavailableError
 from .manifest import FileRef, FileVerifier, Manifest, Variant
-from .onnx_tensors import GraphFormatError
 from .weight_store import WeightStore
 
 CPU = "CPUExecutionProvider"
@@ -236,7 +235,7 @@ class SessionPool:
         if self.store is not None:
             try:
                 self.store.add_to(options, graph.path)
-            except (GraphFormatError, ValueError) as exc:  # the store's findings name the file
+            except ValueError as exc:  # the store's findings (GraphFormatError too) name the file
                 raise VariantUnavailableError(f"{owner}: {exc}", owner) from None
         return options
 
